@@ -1,0 +1,1 @@
+"""Hooks for the SAP Health for Patient Engagement APIs."""

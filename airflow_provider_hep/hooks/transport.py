@@ -1,0 +1,349 @@
+"""Send HEP requests with requests: keep-alive sessions, fresh tokens, retries, redirects.
+
+This is the synchronous I/O layer under :class:`~airflow_provider_hep.hooks.hep.HepHook`. Every
+decision (token request and parsing, token reuse, what to retry, how long to wait) comes from
+the sans-IO modules, which the async hook uses too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_hep.auth import (
+    ClientCredentials,
+    Token,
+    TokenPolicy,
+    build_token_request,
+    excerpt,
+    parse_token_response,
+)
+from airflow_provider_hep.config import HepConnectionConfig, origin_of
+from airflow_provider_hep.exceptions import HepApiError, HepAuthError, HepError
+from airflow_provider_hep.retry import (
+    DEFAULT_MAX_RETRIES,
+    Attempt,
+    Failure,
+    Target,
+    backoff_delay,
+    is_retryable,
+    parse_retry_after,
+)
+
+log = logging.getLogger(__name__)
+MAX_REDIRECTS = 5
+_sleep: Callable[[float], None] = time.sleep  # patched by tests; never the retry logic itself
+_monotonic: Callable[[], float] = time.monotonic
+
+
+class HepTransportError(HepError):
+    """Report a request that got no HTTP answer: unreachable, timed out, reset or TLS failure."""
+
+    def __init__(self, message: str, failure: Failure | None = None) -> None:
+        self.failure = failure
+        super().__init__(message)
+
+
+def credentials_of(config: HepConnectionConfig) -> ClientCredentials:
+    """Return the token client's credentials for a connection config."""
+    return ClientCredentials(
+        token_url=config.auth_url,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        client_auth=config.client_auth,
+        scope=config.scope,
+        extra_params=tuple(config.auth_params.items()),
+    )
+
+
+def classify(exc: requests.RequestException) -> Failure:
+    """Tell whether a requests failure happened before sending or after."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return Failure.CONNECT
+    if isinstance(exc, requests.Timeout):
+        return Failure.READ_TIMEOUT
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        name = type(reason).__name__ if reason is not None else ""
+        if name in ("NewConnectionError", "NameResolutionError", "ConnectTimeoutError"):
+            return Failure.CONNECT
+    return Failure.BROKEN
+
+
+class HepTransport:
+    """Send API and token requests for one connection, one keep-alive session per thread.
+
+    :param config: the validated connection config.
+    :param max_retries: retries after the first attempt, for API and token requests.
+    :param idempotency_key: name of a header that makes POST/PATCH safe to retry, if HEP
+        supports one; when the caller sets it, those methods are retried like GET.
+    :param pool_size: keep-alive connections per host, at least the concurrency used.
+    """
+
+    def __init__(
+        self,
+        config: HepConnectionConfig,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        idempotency_key: str | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        self.config = config
+        self.max_retries = max_retries
+        self.idempotency_key = idempotency_key
+        self.pool_size = pool_size
+        self.policy = TokenPolicy(config.auth_policy)
+        self.credentials = credentials_of(config)
+        self.api_origin = origin_of(config.base_url)
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        self._ca_file: str | None = None
+        self.retries = 0  # retries performed so far, for progress logs and manifests
+        self.verify: bool | str = self._resolve_verify()
+
+    # -- sessions -------------------------------------------------------------------------
+    def session(self) -> requests.Session:
+        """Return this thread's keep-alive session (requests.Session is not thread-safe)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # no ~/.netrc credentials, no proxy surprises
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        """Close every session and remove the temporary CA file, if any."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
+        if self._ca_file:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._ca_file)
+            self._ca_file = None
+
+    def _resolve_verify(self) -> bool | str:
+        cfg = self.config
+        if not cfg.verify:
+            log.warning(
+                "TLS verification is OFF for the HEP connection to %s: development only.",
+                self.api_origin,
+            )
+            return False
+        if cfg.ca_bundle is None:
+            return True
+        if "-----BEGIN" not in cfg.ca_bundle:
+            return cfg.ca_bundle
+        # PEM text pasted into the connection: requests needs a file. A CA is public data.
+        fd, path = tempfile.mkstemp(prefix="hep-ca-", suffix=".pem")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(cfg.ca_bundle)
+        self._ca_file = path
+        return path
+
+    # -- tokens ---------------------------------------------------------------------------
+    def token(self) -> Token:
+        """Return a token for the next API call: fresh under per_call, reused under per_task."""
+        token = self.policy.reusable(_monotonic())
+        if token is None:
+            token = self.fetch_token()
+            self.policy.store(token)
+        return token
+
+    def fetch_token(self, *, timeout: float | None = None, retries: int | None = None) -> Token:
+        """Request a new token, retrying only 5xx answers and transport failures."""
+        request = build_token_request(self.credentials)
+        limit = self.max_retries if retries is None else retries
+        attempt_no = 0
+        while True:
+            try:
+                resp = self.session().post(
+                    request.url,
+                    data=request.form,
+                    headers=request.headers,
+                    timeout=self._timeout(timeout),
+                    verify=self.verify,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                failure = self._raise_if_tls(exc, request.url)
+                attempt = Attempt(Target.TOKEN, "POST", failure=failure)
+                if attempt_no < limit and is_retryable(attempt):
+                    attempt_no = self._wait(attempt_no, None)
+                    continue
+                raise HepAuthError(
+                    f"token endpoint {self.config.auth_url} unreachable: {_describe(exc)}"
+                ) from None
+            try:
+                return parse_token_response(resp.status_code, resp.content, now=_monotonic())
+            except HepAuthError as exc:
+                attempt = Attempt(Target.TOKEN, "POST", status=resp.status_code)
+                if attempt_no < limit and is_retryable(attempt) and exc.retryable:
+                    attempt_no = self._wait(attempt_no, self._retry_after(resp))
+                    continue
+                raise
+
+    # -- API requests ---------------------------------------------------------------------
+    def url_for(self, endpoint: str) -> str:
+        """Resolve an endpoint against the base URL; refuse absolute URLs of other hosts."""
+        if "://" in endpoint:
+            url = endpoint
+        else:
+            url = (
+                f"{self.config.base_url}/{endpoint.lstrip('/')}"
+                if endpoint
+                else self.config.base_url
+            )
+        if origin_of(url) != self.api_origin:
+            raise HepApiError(0, "-", urlsplit(url).path, "refused: not the connection's API host")
+        return url
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        raise_for_status: bool = True,
+    ) -> requests.Response:
+        """Send one API request: a fresh token per attempt, retries, one 401 replay."""
+        method = method.upper()
+        all_headers = {**self.config.headers, **(headers or {})}
+        keyed = bool(self.idempotency_key and self.idempotency_key in all_headers)
+        attempt_no, reauthenticated, redirects = 0, False, 0
+        while True:
+            token = self.token()
+            all_headers["Authorization"] = token.authorization
+            try:
+                resp = self.session().request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=all_headers,
+                    timeout=self._timeout(None),
+                    verify=self.verify,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                failure = self._raise_if_tls(exc, url)
+                attempt = Attempt(Target.API, method, failure=failure, idempotency_key=keyed)
+                if attempt_no < self.max_retries and is_retryable(attempt):
+                    attempt_no = self._wait(attempt_no, None)
+                    continue
+                raise HepTransportError(
+                    f"{method} {urlsplit(url).path} failed after {attempt_no + 1} attempt(s): "
+                    f"{_describe(exc)}",
+                    failure,
+                ) from None
+            status = resp.status_code
+            if status == 401 and not reauthenticated:
+                # RFC 6750 §3.1 invalid_token: the token expired or was revoked; one new token.
+                reauthenticated = True
+                self.policy.invalidate()
+                continue
+            if status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+                redirects += 1
+                url = self._follow(resp, url, method, redirects)
+                if status == 303:
+                    method, json, data = "GET", None, None
+                params = None
+                continue
+            if status < 400 or not raise_for_status:
+                return resp
+            attempt = Attempt(
+                Target.API,
+                method,
+                status=status,
+                retry_after=self._retry_after(resp),
+                idempotency_key=keyed,
+            )
+            if attempt_no < self.max_retries and is_retryable(attempt):
+                attempt_no = self._wait(attempt_no, attempt.retry_after)
+                continue
+            raise HepApiError(status, method, urlsplit(url).path, error_excerpt(resp))
+
+    def _follow(self, resp: requests.Response, url: str, method: str, count: int) -> str:
+        target = urljoin(url, resp.headers["Location"])
+        if origin_of(target) != self.api_origin:
+            raise HepApiError(
+                resp.status_code,
+                method,
+                urlsplit(url).path,
+                f"refused a redirect to another host ({urlsplit(target).hostname}): "
+                "the access token must not leave the API host",
+            )
+        if count > MAX_REDIRECTS:
+            raise HepApiError(resp.status_code, method, urlsplit(url).path, "too many redirects")
+        return target
+
+    # -- helpers --------------------------------------------------------------------------
+    def _timeout(self, override: float | None) -> tuple[float, float]:
+        read = override if override is not None else self.config.timeout
+        return (min(10.0, read), read)
+
+    def _wait(self, attempt_no: int, retry_after: float | None) -> int:
+        attempt_no += 1
+        self.retries += 1
+        delay = backoff_delay(attempt_no, retry_after)
+        log.info(
+            "Retrying HEP request in %.1f s (retry %d of %d).", delay, attempt_no, self.max_retries
+        )
+        _sleep(delay)
+        return attempt_no
+
+    @staticmethod
+    def _retry_after(resp: requests.Response) -> float | None:
+        return parse_retry_after(resp.headers.get("Retry-After"), now=time.time())
+
+    def _raise_if_tls(self, exc: requests.RequestException, url: str) -> Failure:
+        if isinstance(exc, requests.exceptions.SSLError):
+            raise HepTransportError(
+                f"TLS verification failed for {urlsplit(url).hostname}: the server's certificate "
+                "is not trusted. If it is signed by a private CA, set the connection's ca_bundle "
+                "to that CA (a file path or the PEM text).",
+                Failure.CONNECT,
+            ) from None
+        return classify(exc)
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """Name a transport failure without echoing URLs (their queries may hold identifiers)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, requests.Timeout):
+        return "no answer before the read timeout"
+    if isinstance(exc, requests.ConnectionError):
+        failure = classify(exc)
+        return (
+            "connection refused or host not found"
+            if failure is Failure.CONNECT
+            else ("connection broken before the answer was complete")
+        )
+    return type(exc).__name__
+
+
+def error_excerpt(resp: requests.Response) -> str:
+    """Return a short excerpt of an error body (never of a success body)."""
+    return excerpt(resp.content) if resp.content else ""

@@ -1,0 +1,28 @@
+"""Give every test run its own Airflow home and turn skips into failures in CI."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Set before anything imports airflow: a private SQLite home, the repo's DAGs, no examples.
+_HOME = Path(os.environ.get("HEP_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="hep-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME / 'airflow.db'}")
+
+
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    """Fail a run that skipped anything when HEP_REQUIRE_SERVICES=1 (CI): a skip is no pass."""
+    if os.environ.get("HEP_REQUIRE_SERVICES") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped:
+        reporter.write_line(f"HEP_REQUIRE_SERVICES=1: {skipped} skipped test(s) count as failures")
+        session.exitstatus = 1
