@@ -1,0 +1,1 @@
+"""Operators for the SAP Health for Patient Engagement APIs."""

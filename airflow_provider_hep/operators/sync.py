@@ -1,0 +1,344 @@
+"""Sync one HEP collection's changes in a data interval to object storage, exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_hep import DEFAULT_CONN_ID
+from airflow_provider_hep.manifest import (
+    MANIFEST_VERSION,
+    RUNS,
+    remove_superseded,
+    remove_tree,
+    run_prefix_name,
+    write_manifest,
+)
+from airflow_provider_hep.parts import FORMATS, PartWriter
+from airflow_provider_hep.progress import Progress
+from airflow_provider_hep.window import convert_odata_v2_dates, format_odata_datetime
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_hep.hooks.paging import FetchedPage
+
+log = logging.getLogger(__name__)
+COUNT_CHECKS = ("fail", "warn", "off")
+
+
+def collection_asset_uri(hep_conn_id: str, endpoint: str) -> str:
+    """Return the Asset URI of a collection: ``hep://<conn id>/<endpoint>``."""
+    return f"hep://{hep_conn_id.replace('_', '-')}/{endpoint.strip('/')}"
+
+
+class HepSyncOperator(BaseOperator):
+    """Sync the records of a HEP collection changed in the run's data interval.
+
+    Pages the collection by the server's next links (or keyset), writes JSON Lines parts under
+    a run-specific prefix of ``destination`` as pages arrive, then commits by writing
+    ``_manifest.json`` as one object and removes superseded runs' parts. A failed run
+    commits nothing and leaves the previous output as it was. Returns the manifest.
+
+    :param endpoint: the collection, relative to the API base URL (e.g. ``patients``).
+    :param destination: an ``ObjectStoragePath`` URI (or local path) for this interval, e.g.
+        ``s3://lake/hep/patients/start={{ data_interval_start | ts_nodash }}``. Partition by
+        interval, not by ``{{ ds }}``, which an hourly DAG would overwrite every hour.
+    :param destination_conn_id: Airflow connection for the object store's credentials.
+    :param pagination: ``odata`` (default), ``odata_v2``, ``link_header``, ``cursor``,
+        ``page``, ``keyset``, ``fhir``, ``offset`` (immutable collections only), or a strategy.
+    :param query: extra URL query parameters (e.g. ``{"$select": "id,lastModified"}``); a
+        ``$filter`` here is ANDed with the window.
+    :param records_path: dotted path of the records in each page, when not the default.
+    :param window_field: the field the window filters on (default ``lastModified``).
+    :param lookback: widen the window's start by this much, for records that arrive late.
+    :param format: ``jsonl`` or ``jsonl.gz``.
+    :param max_concurrency: slices of the window fetched in parallel (1 = sequential).
+    :param max_pages: cap on pages per slice (a safety net; stops cleanly).
+    :param primary_key: drop later duplicates of this field within the window.
+    :param part_records: the most records in one part file.
+    :param count_check: ``warn`` (default), ``fail`` or ``off`` when the API's reported total
+        differs from the records received. Records modified while the sync runs leave a past
+        window, so live collections legitimately come up short; ``fail`` suits frozen data.
+    :param progress_seconds: log progress at most this often.
+    :param hep_conn_id: the ``sap_hep`` connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "endpoint",
+        "destination",
+        "destination_conn_id",
+        "pagination",
+        "query",
+        "records_path",
+        "window_field",
+        "format",
+        "max_concurrency",
+        "max_pages",
+        "primary_key",
+        "hep_conn_id",
+    )
+    template_fields_renderers = {"query": "json"}
+    ui_color = "#e8f4fc"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        destination: str,
+        destination_conn_id: str | None = None,
+        pagination: Any = "odata",
+        query: Mapping[str, Any] | None = None,
+        records_path: str | None = None,
+        window_field: str = "lastModified",
+        lookback: timedelta = timedelta(0),
+        format: str = "jsonl",
+        max_concurrency: int = 1,
+        max_pages: int | None = None,
+        primary_key: str | None = None,
+        part_records: int = 100_000,
+        count_check: str = "warn",
+        progress_seconds: float = 30.0,
+        hep_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.endpoint = endpoint
+        self.destination = destination
+        self.destination_conn_id = destination_conn_id
+        self.pagination = pagination
+        self.query = query
+        self.records_path = records_path
+        self.window_field = window_field
+        self.lookback = lookback
+        self.format = format
+        self.max_concurrency = max_concurrency
+        self.max_pages = max_pages
+        self.primary_key = primary_key
+        self.part_records = part_records
+        self.count_check = count_check
+        self.progress_seconds = progress_seconds
+        self.hep_conn_id = hep_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Fetch, write, commit; return the manifest (never records)."""
+        from airflow_provider_hep.hooks.hep import HepHook
+
+        self._validate()
+        window = self._window(context)
+        destination = self._destination()
+        run_name = run_prefix_name(context["run_id"], context["ti"].try_number)
+        run_folder = destination / RUNS / run_name
+        hook = HepHook(self.hep_conn_id, max_concurrency=int(self.max_concurrency))
+        started = datetime.now(timezone.utc)
+        try:
+            run_folder.mkdir(parents=True, exist_ok=True)
+            stats = self._fetch_and_write(hook, window, run_folder)
+            manifest = self._manifest(window, run_name, stats, started, hook)
+            write_manifest(destination, manifest)
+        except BaseException:
+            remove_tree(run_folder)  # nothing committed: the previous manifest still rules
+            raise
+        finally:
+            hook.close()
+        removed = remove_superseded(destination, run_name)
+        log.info(
+            "Committed %d records in %d part(s) to %s (removed %d superseded run(s)).",
+            manifest["records"],
+            len(manifest["parts"]),
+            destination,
+            len(removed),
+        )
+        self._emit_asset_events(context, destination, manifest)
+        return manifest
+
+    def _validate(self) -> None:
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        if self.format not in FORMATS:
+            raise AirflowFailException(f"format {self.format!r} is not one of {', '.join(FORMATS)}")
+        if self.count_check not in COUNT_CHECKS:
+            raise AirflowFailException(
+                f"count_check {self.count_check!r} is not one of {', '.join(COUNT_CHECKS)}"
+            )
+        if int(self.max_concurrency) < 1:
+            raise AirflowFailException("max_concurrency must be 1 or more")
+
+    def _window(self, context: Context) -> tuple[datetime, datetime]:
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        start = context.get("data_interval_start")
+        end = context.get("data_interval_end")
+        if start is None or end is None:
+            raise AirflowFailException(
+                "This run has no data interval, so there is no window to sync. Trigger the DAG "
+                "with a logical date (e.g. `airflow dags trigger --logical-date ...` or a "
+                "scheduled run); a manual run with logical_date=None has none."
+            )
+        if start >= end:
+            raise AirflowFailException(
+                f"The data interval {start}..{end} is empty. Use a data-interval timetable "
+                "(e.g. CronDataIntervalTimetable or DeltaDataIntervalTimetable): Airflow 3's "
+                "default cron schedule gives runs a zero-length interval."
+            )
+        return start - self.lookback, end
+
+    def _destination(self) -> Any:
+        from airflow.sdk import ObjectStoragePath
+
+        uri = self.destination if "://" in self.destination else f"file://{self.destination}"
+        return ObjectStoragePath(uri, conn_id=self.destination_conn_id)
+
+    def _fetch_and_write(
+        self, hook: Any, window: tuple[datetime, datetime], folder: Any
+    ) -> dict[str, Any]:
+        from airflow_provider_hep.hooks.paging import iter_pages
+
+        writer = PartWriter(folder, format=self.format, part_records=int(self.part_records))
+        progress = Progress(self.endpoint, every_seconds=self.progress_seconds)
+        seen: set[Any] | None = set() if self.primary_key else None
+        totals: dict[int, int | None] = {}
+        v2 = self.pagination == "odata_v2"
+        pages = iter_pages(
+            hook,
+            self.endpoint,
+            pagination=self.pagination,
+            params=self._query_with_count(),
+            records_path=self.records_path,
+            window=window,
+            window_field=self.window_field,
+            max_concurrency=int(self.max_concurrency),
+            max_pages=int(self.max_pages) if self.max_pages else None,
+        )
+        duplicates = 0
+        for page in pages:
+            records = page.records
+            if v2:
+                records = [convert_odata_v2_dates(r) if isinstance(r, dict) else r for r in records]
+            if seen is not None:
+                records, dropped = _drop_duplicates(records, self.primary_key, seen, page)
+                duplicates += dropped
+            writer.write(records)
+            totals.setdefault(page.slice_index, page.total)
+            progress.page(len(records), hook.transport.retries, _sum_totals(totals))
+        parts = writer.close()
+        written = sum(part.records for part in parts)
+        self._check_count(_sum_totals(totals), written + duplicates)
+        progress.done(written, hook.transport.retries)
+        return {
+            "parts": parts,
+            "records": written,
+            "pages": progress.pages,
+            "duplicates": duplicates,
+            "reported_total": _sum_totals(totals),
+        }
+
+    def _query_with_count(self) -> dict[str, Any]:
+        """Ask OData servers for the window's total, so the count can be reconciled."""
+        query = dict(self.query or {})
+        if self.count_check != "off" and self.pagination == "odata":
+            query.setdefault("$count", "true")
+        elif self.count_check != "off" and self.pagination == "odata_v2":
+            query.setdefault("$inlinecount", "allpages")
+        return query
+
+    def _check_count(self, reported: int | None, received: int) -> None:
+        if reported is None or self.count_check == "off" or reported == received:
+            return
+        message = (
+            f"The API reported {reported} records for the window but {received} arrived. "
+            "Records may have changed during the sync; rerun the interval, or set "
+            "count_check='warn' if the collection changes while syncing."
+        )
+        if self.count_check == "warn":
+            log.warning(message)
+            return
+        from airflow_provider_hep.exceptions import HepPaginationError
+
+        raise HepPaginationError(message)
+
+    def _manifest(
+        self,
+        window: tuple[datetime, datetime],
+        run_name: str,
+        stats: dict[str, Any],
+        started: datetime,
+        hook: Any,
+    ) -> dict[str, Any]:
+        finished = datetime.now(timezone.utc)
+        return {
+            "version": MANIFEST_VERSION,
+            "endpoint": self.endpoint,
+            "window": {
+                "field": self.window_field,
+                "start": format_odata_datetime(window[0]),
+                "end": format_odata_datetime(window[1]),
+            },
+            "run": run_name,
+            "format": self.format,
+            "parts": [
+                {
+                    "path": f"{RUNS}/{run_name}/{p.name}",
+                    "records": p.records,
+                    "bytes": p.bytes,
+                    "sha256": p.sha256,
+                }
+                for p in stats["parts"]
+            ],
+            "records": stats["records"],
+            "pages": stats["pages"],
+            "bytes": sum(p.bytes for p in stats["parts"]),
+            "duplicates_dropped": stats["duplicates"],
+            "reported_total": stats["reported_total"],
+            "retries": hook.transport.retries,
+            "started": started.isoformat(),
+            "finished": finished.isoformat(),
+            "seconds": round((finished - started).total_seconds(), 3),
+        }
+
+    def _emit_asset_events(
+        self, context: Context, destination: Any, manifest: dict[str, Any]
+    ) -> None:
+        """Put the window and manifest path in the outlets' asset event extras."""
+        from airflow.sdk import Asset, AssetAlias
+
+        extra = {
+            "window_start": manifest["window"]["start"],
+            "window_end": manifest["window"]["end"],
+            "manifest": str(destination / "_manifest.json"),
+            "records": manifest["records"],
+        }
+        for outlet in self.outlets:
+            if isinstance(outlet, AssetAlias):
+                asset = Asset(collection_asset_uri(self.hep_conn_id, self.endpoint))
+                context["outlet_events"][outlet].add(asset, extra=extra)
+            elif isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra = extra
+
+
+def _drop_duplicates(
+    records: list[Any], key: str | None, seen: set[Any], page: FetchedPage
+) -> tuple[list[Any], int]:
+    kept = []
+    for record in records:
+        value = record.get(key) if isinstance(record, dict) else None
+        if value is None:
+            from airflow_provider_hep.exceptions import HepPaginationError
+
+            raise HepPaginationError(
+                f"a record on page {page.number} of {page.path} has no primary key field {key!r}"
+            )
+        if value not in seen:
+            seen.add(value)
+            kept.append(record)
+    return kept, len(records) - len(kept)
+
+
+def _sum_totals(totals: dict[int, int | None]) -> int | None:
+    if not totals or any(t is None for t in totals.values()):
+        return None
+    return sum(t for t in totals.values() if t is not None)
