@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Set before anything imports airflow: a private SQLite home, the repo's DAGs, no examples.
+# Our own opt-in sandbox plugin: the fixtures hep_sandbox, hep_sandbox_factory, hep_connection.
+pytest_plugins = ["airflow_provider_hep.sandbox.pytest_plugin"]
+
+# Set before anything imports airflow: a private SQLite home, no examples, and a dags_folder
+# holding the repo's example DAGs plus the test-only DAG files of tests/dags/files/.
 _HOME = Path(os.environ.get("HEP_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="hep-airflow-"))
+_DAGS = _HOME / "dags"
+_DAGS.mkdir(parents=True, exist_ok=True)
+for _source in [*REPO.glob("dags/*.py"), *REPO.glob("tests/dags/files/*.py")]:
+    shutil.copy2(_source, _DAGS / _source.name)
 os.environ["AIRFLOW_HOME"] = str(_HOME)
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME / 'airflow.db'}")

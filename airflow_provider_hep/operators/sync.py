@@ -239,10 +239,13 @@ class HepSyncOperator(BaseOperator):
 
     def _query_with_count(self) -> dict[str, Any]:
         """Ask OData servers for the window's total, so the count can be reconciled."""
+        from airflow_provider_hep.pagination import resolve_strategy
+
         query = dict(self.query or {})
-        if self.count_check != "off" and self.pagination == "odata":
+        name = getattr(resolve_strategy(self.pagination), "name", None)
+        if self.count_check != "off" and name in ("odata", "offset", "keyset"):
             query.setdefault("$count", "true")
-        elif self.count_check != "off" and self.pagination == "odata_v2":
+        elif self.count_check != "off" and name == "odata_v2":
             query.setdefault("$inlinecount", "allpages")
         return query
 
