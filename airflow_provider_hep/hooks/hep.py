@@ -58,6 +58,8 @@ class HepHook(BaseHook):
     :param idempotency_key: name of a header that makes POST/PATCH safe to retry, when HEP
         supports one. Only requests that carry that header are retried like GET.
     :param max_concurrency: the most threads that will call this hook at once; sizes the pool.
+    :param max_requests_per_second: optional client-side rate limit over all of this hook's
+        requests, token requests included. Use an Airflow pool to bound load across DAGs.
     """
 
     conn_name_attr = "hep_conn_id"
@@ -72,8 +74,10 @@ class HepHook(BaseHook):
         max_retries: int = DEFAULT_MAX_RETRIES,
         idempotency_key: str | None = None,
         max_concurrency: int = 1,
+        max_requests_per_second: float | None = None,
     ) -> None:
         super().__init__()
+        self.max_requests_per_second = max_requests_per_second
         self.hep_conn_id = hep_conn_id
         self.max_retries = max_retries
         self.idempotency_key = idempotency_key
@@ -95,6 +99,7 @@ class HepHook(BaseHook):
             max_retries=self.max_retries,
             idempotency_key=self.idempotency_key,
             pool_size=max(10, self.max_concurrency + 2),
+            max_requests_per_second=self.max_requests_per_second,
         )
 
     def get_conn(self) -> requests.Session:

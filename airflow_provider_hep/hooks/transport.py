@@ -30,6 +30,7 @@ from airflow_provider_hep.auth import (
 )
 from airflow_provider_hep.config import HepConnectionConfig, origin_of
 from airflow_provider_hep.exceptions import HepApiError, HepAuthError, HepError
+from airflow_provider_hep.ratelimit import RateLimiter
 from airflow_provider_hep.retry import (
     DEFAULT_MAX_RETRIES,
     Attempt,
@@ -97,8 +98,10 @@ class HepTransport:
         max_retries: int = DEFAULT_MAX_RETRIES,
         idempotency_key: str | None = None,
         pool_size: int = 10,
+        max_requests_per_second: float | None = None,
     ) -> None:
         self.config = config
+        self.limiter = RateLimiter(max_requests_per_second) if max_requests_per_second else None
         self.max_retries = max_retries
         self.idempotency_key = idempotency_key
         self.pool_size = pool_size
@@ -173,6 +176,7 @@ class HepTransport:
         limit = self.max_retries if retries is None else retries
         attempt_no = 0
         while True:
+            self._throttle()
             try:
                 resp = self.session().post(
                     request.url,
@@ -234,6 +238,7 @@ class HepTransport:
         while True:
             token = self.token()
             all_headers["Authorization"] = token.authorization
+            self._throttle()
             try:
                 resp = self.session().request(
                     method,
@@ -299,6 +304,12 @@ class HepTransport:
         return target
 
     # -- helpers --------------------------------------------------------------------------
+    def _throttle(self) -> None:
+        if self.limiter is not None:
+            wait = self.limiter.reserve(_monotonic())
+            if wait > 0:
+                _sleep(wait)
+
     def _timeout(self, override: float | None) -> tuple[float, float]:
         read = override if override is not None else self.config.timeout
         return (min(10.0, read), read)

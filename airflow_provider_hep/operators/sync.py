@@ -65,6 +65,7 @@ class HepSyncOperator(BaseOperator):
         differs from the records received. Records modified while the sync runs leave a past
         window, so live collections legitimately come up short; ``fail`` suits frozen data.
     :param progress_seconds: log progress at most this often.
+    :param max_requests_per_second: client-side rate limit, token requests included.
     :param hep_conn_id: the ``sap_hep`` connection.
     """
 
@@ -103,6 +104,7 @@ class HepSyncOperator(BaseOperator):
         part_records: int = 100_000,
         count_check: str = "warn",
         progress_seconds: float = 30.0,
+        max_requests_per_second: float | None = None,
         hep_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -122,6 +124,7 @@ class HepSyncOperator(BaseOperator):
         self.part_records = part_records
         self.count_check = count_check
         self.progress_seconds = progress_seconds
+        self.max_requests_per_second = max_requests_per_second
         self.hep_conn_id = hep_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -133,7 +136,11 @@ class HepSyncOperator(BaseOperator):
         destination = self._destination()
         run_name = run_prefix_name(context["run_id"], context["ti"].try_number)
         run_folder = destination / RUNS / run_name
-        hook = HepHook(self.hep_conn_id, max_concurrency=int(self.max_concurrency))
+        hook = HepHook(
+            self.hep_conn_id,
+            max_concurrency=int(self.max_concurrency),
+            max_requests_per_second=self.max_requests_per_second,
+        )
         started = datetime.now(timezone.utc)
         try:
             run_folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,73 @@
+"""Part files and the manifest commit, on Airflow's ObjectStoragePath over a local disk."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_hep.manifest import (
+    read_manifest,
+    remove_superseded,
+    run_prefix_name,
+    write_manifest,
+)
+from airflow_provider_hep.parts import PartWriter
+
+
+@pytest.fixture
+def folder(tmp_path):
+    path = ObjectStoragePath(f"file://{tmp_path}")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz"])
+def test_parts_roll_over_at_the_record_limit_with_true_hashes(folder, tmp_path, fmt):
+    writer = PartWriter(folder, format=fmt, part_records=3)
+    writer.write([{"id": i, "name": "Zoë"} for i in range(4)])
+    writer.write([{"id": i} for i in range(4, 7)])
+    parts = writer.close()
+    assert [(p.name, p.records) for p in parts] == [
+        (f"part-00000.{fmt}", 3),
+        (f"part-00001.{fmt}", 3),
+        (f"part-00002.{fmt}", 1),
+    ]
+    ids = []
+    for part in parts:
+        raw = (tmp_path / part.name).read_bytes()
+        assert part.sha256 == hashlib.sha256(raw).hexdigest()
+        assert part.bytes == len(raw)
+        text = gzip.decompress(raw) if fmt == "jsonl.gz" else raw
+        ids += [json.loads(line)["id"] for line in text.decode().splitlines()]
+    assert ids == list(range(7))
+
+
+def test_no_records_means_no_parts(folder):
+    writer = PartWriter(folder)
+    writer.write([])
+    assert writer.close() == []
+
+
+def test_the_manifest_is_replaced_whole_and_leaves_no_temporary_file(folder, tmp_path):
+    write_manifest(folder, {"records": 1})
+    write_manifest(folder, {"records": 2})
+    assert read_manifest(folder) == {"records": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_manifest.json"]
+
+
+def test_superseded_runs_are_removed_and_the_current_one_kept(folder, tmp_path):
+    for name in ("old-try1", "old-try2", "current-try1"):
+        (tmp_path / "_runs" / name).mkdir(parents=True)
+        (tmp_path / "_runs" / name / "part-00000.jsonl").write_text("{}\n")
+    assert sorted(remove_superseded(folder, "current-try1")) == ["old-try1", "old-try2"]
+    assert [p.name for p in (tmp_path / "_runs").iterdir()] == ["current-try1"]
+
+
+def test_run_prefixes_are_path_safe():
+    assert (
+        run_prefix_name("scheduled__2026-01-01T05:00:00+00:00", 2)
+        == "scheduled__2026-01-01T05_00_00_00_00-try2"
+    )
