@@ -139,7 +139,31 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [
-            {"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_hep.hooks.hep"]}
+            {
+                "integration-name": HOOK_NAME,
+                "python-modules": [
+                    "airflow_provider_hep.hooks.hep",
+                    "airflow_provider_hep.hooks.hep_async",
+                ],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": HOOK_NAME,
+                "python-modules": [
+                    "airflow_provider_hep.operators.hep",
+                    "airflow_provider_hep.operators.sync",
+                ],
+            }
+        ],
+        "sensors": [
+            {"integration-name": HOOK_NAME, "python-modules": ["airflow_provider_hep.sensors.hep"]}
+        ],
+        "triggers": [
+            {
+                "integration-name": HOOK_NAME,
+                "python-modules": ["airflow_provider_hep.triggers.hep"],
+            }
         ],
         "connection-types": [
             {

@@ -1,0 +1,403 @@
+"""Call HEP APIs from an event loop (triggers) with httpx: a fresh token per call, retries.
+
+Every decision (token request and parsing, token reuse, what to retry, how long to wait, which
+redirects to follow) comes from the same sans-IO modules the sync :class:`HepHook` uses. Only the
+I/O differs. httpx is used because Airflow already imports it; aiohttp would add ~74 ms to
+every import of this module.
+
+Nothing here blocks the event loop or calls the synchronous secrets masker: the triggerer's
+comms raise ``DeadlockImminentError`` when a sync call meets an in-flight async one
+(apache/airflow#71891).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+from airflow.sdk import BaseHook
+
+from airflow_provider_hep import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
+from airflow_provider_hep.auth import (
+    ClientCredentials,
+    Token,
+    TokenPolicy,
+    basic_credentials,
+    build_token_request,
+    excerpt,
+    parse_token_response,
+)
+from airflow_provider_hep.config import HepConnectionConfig, origin_of
+from airflow_provider_hep.exceptions import HepApiError, HepAuthError
+from airflow_provider_hep.hooks.hep import config_from_connection
+from airflow_provider_hep.hooks.transport import MAX_REDIRECTS, HepTransportError, credentials_of
+from airflow_provider_hep.retry import (
+    DEFAULT_MAX_RETRIES,
+    Attempt,
+    Failure,
+    Target,
+    backoff_delay,
+    is_retryable,
+    parse_retry_after,
+)
+
+log = logging.getLogger(__name__)
+_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # patched by tests
+_monotonic: Callable[[], float] = time.monotonic
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def classify(exc: httpx.TransportError) -> Failure:
+    """Tell whether an httpx failure happened before the request was sent, or after."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Failure.CONNECT
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure.READ_TIMEOUT
+    return Failure.BROKEN  # RemoteProtocolError, ReadError, WriteError: maybe processed
+
+
+def describe(exc: httpx.TransportError) -> str:
+    """Name a transport failure in the sync hook's words, without echoing the URL."""
+    failure = classify(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connection timed out"
+    if failure is Failure.READ_TIMEOUT:
+        return "no answer before the read timeout"
+    if failure is Failure.CONNECT:
+        return "connection refused or host not found"
+    return "connection broken before the answer was complete"
+
+
+def ssl_context_for(config: HepConnectionConfig) -> ssl.SSLContext:
+    """Build the TLS context: the connection's CA bundle (a path or PEM text), or the defaults.
+
+    PEM text goes straight to ``cadata``, so no temporary file is ever written.
+    """
+    if not config.verify:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if config.ca_bundle is None:
+        return ssl.create_default_context()
+    if "-----BEGIN" in config.ca_bundle:
+        return ssl.create_default_context(cadata=config.ca_bundle)
+    return ssl.create_default_context(cafile=config.ca_bundle)
+
+
+async def amask_config(config: HepConnectionConfig) -> None:
+    """Register the client secret and the Basic header value with the masker, asynchronously.
+
+    ``airflow.sdk.log.amask_secret`` exists from Airflow 3.3; before that the sync
+    ``mask_secret`` runs in a worker thread, where blocking on the supervisor is safe.
+    """
+    import airflow.sdk.log as sdk_log
+
+    values = [config.client_secret, basic_credentials(config.client_id, config.client_secret)]
+    amask_secret = getattr(sdk_log, "amask_secret", None)
+    if amask_secret is not None:
+        for value in values:
+            await amask_secret(value)
+        return
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    def mask_all() -> None:
+        for value in values:
+            mask_secret(value)
+
+    await asyncio.to_thread(mask_all)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """Hold what a resolved connection gives one hook: config, client, credentials, policy."""
+
+    config: HepConnectionConfig
+    client: httpx.AsyncClient
+    credentials: ClientCredentials
+    policy: TokenPolicy
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """Return the sync hook's timeouts: connect at most 10 s, read the configured value."""
+        return httpx.Timeout(self.config.timeout, connect=min(10.0, self.config.timeout))
+
+
+class HepAsyncHook(BaseHook):
+    """Call HEP APIs asynchronously with a fresh OAuth 2.0 token per call (or per task run).
+
+    The connection is resolved on first use, on the event loop, with common-compat's
+    ``get_async_connection`` and ``get_async_extra_dejson``. Use it as an async context manager,
+    or call :meth:`aclose`, to close the keep-alive connections.
+
+    :param hep_conn_id: the ``sap_hep`` connection id.
+    :param max_retries: retries after the first attempt of a request (default 5).
+    :param idempotency_key: name of a header that makes POST/PATCH safe to retry, when HEP
+        supports one. Only requests that carry that header are retried like GET.
+    """
+
+    conn_name_attr = "hep_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
+
+    def __init__(
+        self,
+        hep_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        idempotency_key: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.hep_conn_id = hep_conn_id
+        self.max_retries = max_retries
+        self.idempotency_key = idempotency_key
+        self.retries = 0  # retries performed so far
+        self._session: _Session | None = None
+        self._setup_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> HepAsyncHook:
+        await self.aconfig()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aconfig(self) -> HepConnectionConfig:
+        """Return the connection's validated config, resolving it on first use."""
+        return (await self._setup()).config
+
+    async def _setup(self) -> _Session:
+        """Resolve and validate the connection once, mask its secrets, open the client."""
+        async with self._setup_lock:
+            if self._session is None:
+                from airflow.providers.common.compat.connection import (
+                    get_async_connection,
+                    get_async_extra_dejson,
+                )
+
+                conn = await get_async_connection(self.hep_conn_id, hook=type(self))
+                config = config_from_connection(conn, extra=await get_async_extra_dejson(conn))
+                await amask_config(config)
+                # Loading CA certificates reads files: keep that off the event loop.
+                context = await asyncio.to_thread(ssl_context_for, config)
+                if not config.verify:
+                    log.warning(
+                        "TLS verification is OFF for the HEP connection to %s: development only.",
+                        config.api_origin,
+                    )
+                self._session = _Session(
+                    config=config,
+                    client=httpx.AsyncClient(
+                        verify=context, trust_env=False, follow_redirects=False
+                    ),
+                    credentials=credentials_of(config),
+                    policy=TokenPolicy(config.auth_policy),
+                )
+            return self._session
+
+    async def aclose(self) -> None:
+        """Close the keep-alive connections; tokens are dropped with them."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.client.aclose()
+
+    async def get_token(self) -> Token:
+        """Return a token for the next call: new under per_call, reused under per_task."""
+        policy = (await self._setup()).policy
+        token = policy.reusable(_monotonic())
+        if token is None:
+            token = await self.fetch_token()
+            policy.store(token)
+        return token
+
+    async def fetch_token(self, *, retries: int | None = None) -> Token:
+        """Request a new token, retrying only 5xx answers and transport failures."""
+        session = await self._setup()
+        request = build_token_request(session.credentials)
+        limit = self.max_retries if retries is None else retries
+        attempt_no = 0
+        while True:
+            try:
+                resp = await session.client.post(
+                    request.url, data=request.form, headers=request.headers, timeout=session.timeout
+                )
+            except httpx.TransportError as exc:
+                attempt = Attempt(Target.TOKEN, "POST", failure=self._failure(exc, request.url))
+                if attempt_no < limit and is_retryable(attempt):
+                    attempt_no = await self._wait(attempt_no, None)
+                    continue
+                raise HepAuthError(
+                    f"token endpoint {session.config.auth_url} unreachable: {describe(exc)}"
+                ) from None
+            try:
+                return parse_token_response(resp.status_code, resp.content, now=_monotonic())
+            except HepAuthError as exc:
+                attempt = Attempt(Target.TOKEN, "POST", status=resp.status_code)
+                if attempt_no < limit and is_retryable(attempt) and exc.retryable:
+                    attempt_no = await self._wait(attempt_no, _retry_after(resp))
+                    continue
+                raise
+
+    def url_for(self, endpoint: str) -> str:
+        """Resolve an endpoint against the base URL; refuse absolute URLs of other hosts."""
+        if self._session is None:
+            raise RuntimeError("await aconfig() before resolving URLs")
+        config = self._session.config
+        base = config.base_url
+        url = (
+            endpoint
+            if "://" in endpoint
+            else (f"{base}/{endpoint.lstrip('/')}" if endpoint else base)
+        )
+        if origin_of(url) != config.api_origin:
+            raise HepApiError(0, "-", urlsplit(url).path, "refused: not the connection's API host")
+        return url
+
+    async def run(
+        self,
+        endpoint: str,
+        *,
+        method: str = "GET",
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Call ``endpoint`` (relative to the API base URL) and return the 2xx response.
+
+        A fresh token per attempt, retries decided by :func:`~airflow_provider_hep.retry.
+        is_retryable`, one replay after a 401, redirects followed on the API host only.
+
+        :raises HepApiError: for a non-2xx answer (status, method, path, short excerpt).
+        :raises HepAuthError: when no token could be obtained.
+        :raises HepTransportError: when no answer arrived and retrying did not help.
+        """
+        session = await self._setup()
+        config = session.config
+        url = self.url_for(endpoint)
+        method = method.upper()
+        all_headers = {**config.headers, **(headers or {})}
+        keyed = bool(self.idempotency_key and self.idempotency_key in all_headers)
+        # requests drops None-valued query parameters; httpx would send "key=". Match the sync hook.
+        query = {k: v for k, v in (params or {}).items() if v is not None} or None
+        attempt_no, reauthenticated, redirects = 0, False, 0
+        while True:
+            all_headers["Authorization"] = (await self.get_token()).authorization
+            try:
+                resp = await self._send(session, method, url, query, json, data, all_headers)
+            except httpx.TransportError as exc:
+                failure = self._failure(exc, url)
+                attempt = Attempt(Target.API, method, failure=failure, idempotency_key=keyed)
+                if attempt_no < self.max_retries and is_retryable(attempt):
+                    attempt_no = await self._wait(attempt_no, None)
+                    continue
+                raise HepTransportError(
+                    f"{method} {urlsplit(url).path} failed after {attempt_no + 1} attempt(s): "
+                    f"{describe(exc)}",
+                    failure,
+                ) from None
+            status = resp.status_code
+            if status == 401 and not reauthenticated:
+                # RFC 6750 §3.1 invalid_token: the token expired or was revoked; one new token.
+                reauthenticated = True
+                session.policy.invalidate()
+                continue
+            if status in _REDIRECTS and resp.headers.get("Location"):
+                redirects += 1
+                url = self._follow(resp, url, config.api_origin, method, redirects)
+                if status == 303:
+                    method, json, data = "GET", None, None
+                query = None
+                continue
+            if status < 400:
+                return resp
+            attempt = Attempt(
+                Target.API,
+                method,
+                status=status,
+                retry_after=_retry_after(resp),
+                idempotency_key=keyed,
+            )
+            if attempt_no < self.max_retries and is_retryable(attempt):
+                attempt_no = await self._wait(attempt_no, attempt.retry_after)
+                continue
+            body = excerpt(resp.content) if resp.content else ""
+            raise HepApiError(status, method, urlsplit(url).path, body)
+
+    @staticmethod
+    async def _send(
+        session: _Session,
+        method: str,
+        url: str,
+        query: Mapping[str, Any] | None,
+        json: Any,
+        data: Any,
+        headers: Mapping[str, str],
+    ) -> httpx.Response:
+        # httpx takes raw text or bytes as ``content`` and a mapping as form ``data``.
+        raw = data if isinstance(data, str | bytes) else None
+        form = None if raw is not None else data
+        return await session.client.request(
+            method,
+            url,
+            params=query,
+            json=json,
+            data=form,
+            content=raw,
+            headers=headers,
+            timeout=session.timeout,
+        )
+
+    @staticmethod
+    def _follow(resp: httpx.Response, url: str, origin: str, method: str, count: int) -> str:
+        target = urljoin(url, resp.headers["Location"])
+        if origin_of(target) != origin:
+            raise HepApiError(
+                resp.status_code,
+                method,
+                urlsplit(url).path,
+                f"refused a redirect to another host ({urlsplit(target).hostname}): "
+                "the access token must not leave the API host",
+            )
+        if count > MAX_REDIRECTS:
+            raise HepApiError(resp.status_code, method, urlsplit(url).path, "too many redirects")
+        return target
+
+    async def _wait(self, attempt_no: int, retry_after: float | None) -> int:
+        attempt_no += 1
+        self.retries += 1
+        delay = backoff_delay(attempt_no, retry_after)
+        log.info(
+            "Retrying HEP request in %.1f s (retry %d of %d).", delay, attempt_no, self.max_retries
+        )
+        await _sleep(delay)
+        return attempt_no
+
+    @staticmethod
+    def _failure(exc: httpx.TransportError, url: str) -> Failure:
+        """Classify a failure; a TLS verification failure is final and explained."""
+        cause: BaseException | None = exc
+        seen: set[int] = set()
+        while cause is not None and id(cause) not in seen:
+            seen.add(id(cause))
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                raise HepTransportError(
+                    f"TLS verification failed for {urlsplit(url).hostname}: the server's "
+                    "certificate is not trusted. If it is signed by a private CA, set the "
+                    "connection's ca_bundle to that CA (a file path or the PEM text).",
+                    Failure.CONNECT,
+                ) from None
+            cause = cause.__cause__ or cause.__context__
+        return classify(exc)
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    return parse_retry_after(resp.headers.get("Retry-After"), now=time.time())

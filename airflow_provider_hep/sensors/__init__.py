@@ -1,0 +1,1 @@
+"""Sensors for the SAP Health for Patient Engagement APIs."""

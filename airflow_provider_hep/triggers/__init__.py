@@ -1,0 +1,1 @@
+"""Triggers for the SAP Health for Patient Engagement APIs (deferrable mode)."""
