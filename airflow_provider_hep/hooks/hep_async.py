@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from airflow.sdk import BaseHook
@@ -34,10 +34,10 @@ from airflow_provider_hep.auth import (
     excerpt,
     parse_token_response,
 )
-from airflow_provider_hep.config import HepConnectionConfig, origin_of
+from airflow_provider_hep.config import HepConnectionConfig
 from airflow_provider_hep.exceptions import HepApiError, HepAuthError
 from airflow_provider_hep.hooks.hep import config_from_connection
-from airflow_provider_hep.hooks.transport import MAX_REDIRECTS, HepTransportError, credentials_of
+from airflow_provider_hep.hooks.transport import HepTransportError, credentials_of
 from airflow_provider_hep.retry import (
     DEFAULT_MAX_RETRIES,
     Attempt,
@@ -47,11 +47,11 @@ from airflow_provider_hep.retry import (
     is_retryable,
     parse_retry_after,
 )
+from airflow_provider_hep.routing import REDIRECT_STATUSES, endpoint_url, redirect_target
 
 log = logging.getLogger(__name__)
 _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # patched by tests
 _monotonic: Callable[[], float] = time.monotonic
-_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def classify(exc: httpx.TransportError) -> Failure:
@@ -250,16 +250,7 @@ class HepAsyncHook(BaseHook):
         """Resolve an endpoint against the base URL; refuse absolute URLs of other hosts."""
         if self._session is None:
             raise RuntimeError("await aconfig() before resolving URLs")
-        config = self._session.config
-        base = config.base_url
-        url = (
-            endpoint
-            if "://" in endpoint
-            else (f"{base}/{endpoint.lstrip('/')}" if endpoint else base)
-        )
-        if origin_of(url) != config.api_origin:
-            raise HepApiError(0, "-", urlsplit(url).path, "refused: not the connection's API host")
-        return url
+        return endpoint_url(self._session.config.base_url, endpoint)
 
     async def run(
         self,
@@ -310,9 +301,11 @@ class HepAsyncHook(BaseHook):
                 reauthenticated = True
                 session.policy.invalidate()
                 continue
-            if status in _REDIRECTS and resp.headers.get("Location"):
+            if status in REDIRECT_STATUSES and resp.headers.get("Location"):
                 redirects += 1
-                url = self._follow(resp, url, config.api_origin, method, redirects)
+                url = redirect_target(
+                    url, resp.headers["Location"], status=status, method=method, redirects=redirects
+                )
                 if status == 303:
                     method, json, data = "GET", None, None
                 query = None
@@ -355,21 +348,6 @@ class HepAsyncHook(BaseHook):
             headers=headers,
             timeout=session.timeout,
         )
-
-    @staticmethod
-    def _follow(resp: httpx.Response, url: str, origin: str, method: str, count: int) -> str:
-        target = urljoin(url, resp.headers["Location"])
-        if origin_of(target) != origin:
-            raise HepApiError(
-                resp.status_code,
-                method,
-                urlsplit(url).path,
-                f"refused a redirect to another host ({urlsplit(target).hostname}): "
-                "the access token must not leave the API host",
-            )
-        if count > MAX_REDIRECTS:
-            raise HepApiError(resp.status_code, method, urlsplit(url).path, "too many redirects")
-        return target
 
     async def _wait(self, attempt_no: int, retry_after: float | None) -> int:
         attempt_no += 1

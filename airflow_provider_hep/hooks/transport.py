@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -40,9 +40,9 @@ from airflow_provider_hep.retry import (
     is_retryable,
     parse_retry_after,
 )
+from airflow_provider_hep.routing import REDIRECT_STATUSES, endpoint_url, redirect_target
 
 log = logging.getLogger(__name__)
-MAX_REDIRECTS = 5
 _sleep: Callable[[float], None] = time.sleep  # patched by tests; never the retry logic itself
 _monotonic: Callable[[], float] = time.monotonic
 
@@ -207,17 +207,7 @@ class HepTransport:
     # -- API requests ---------------------------------------------------------------------
     def url_for(self, endpoint: str) -> str:
         """Resolve an endpoint against the base URL; refuse absolute URLs of other hosts."""
-        if "://" in endpoint:
-            url = endpoint
-        else:
-            url = (
-                f"{self.config.base_url}/{endpoint.lstrip('/')}"
-                if endpoint
-                else self.config.base_url
-            )
-        if origin_of(url) != self.api_origin:
-            raise HepApiError(0, "-", urlsplit(url).path, "refused: not the connection's API host")
-        return url
+        return endpoint_url(self.config.base_url, endpoint)
 
     def request(
         self,
@@ -268,9 +258,11 @@ class HepTransport:
                 reauthenticated = True
                 self.policy.invalidate()
                 continue
-            if status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+            if status in REDIRECT_STATUSES and resp.headers.get("Location"):
                 redirects += 1
-                url = self._follow(resp, url, method, redirects)
+                url = redirect_target(
+                    url, resp.headers["Location"], status=status, method=method, redirects=redirects
+                )
                 if status == 303:
                     method, json, data = "GET", None, None
                 params = None
@@ -289,21 +281,6 @@ class HepTransport:
                 continue
             raise HepApiError(status, method, urlsplit(url).path, error_excerpt(resp))
 
-    def _follow(self, resp: requests.Response, url: str, method: str, count: int) -> str:
-        target = urljoin(url, resp.headers["Location"])
-        if origin_of(target) != self.api_origin:
-            raise HepApiError(
-                resp.status_code,
-                method,
-                urlsplit(url).path,
-                f"refused a redirect to another host ({urlsplit(target).hostname}): "
-                "the access token must not leave the API host",
-            )
-        if count > MAX_REDIRECTS:
-            raise HepApiError(resp.status_code, method, urlsplit(url).path, "too many redirects")
-        return target
-
-    # -- helpers --------------------------------------------------------------------------
     def _throttle(self) -> None:
         if self.limiter is not None:
             wait = self.limiter.reserve(_monotonic())
