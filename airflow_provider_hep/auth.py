@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,15 @@ from urllib.parse import quote_plus
 from airflow_provider_hep.exceptions import HepAuthError
 
 EXCERPT_CHARS = 200
+# A credential in a body shown in an error message: a JSON member, a form field or an XML
+# element named access_token, refresh_token, id_token or client_secret. Its value is hidden.
+_CREDENTIAL = re.compile(
+    r"""(?P<key>\b(?:access_token|refresh_token|id_token|client_secret)\b["']?\s*[:=]\s*)"""
+    r"""(?:"(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s&,;}\]]+)"""
+    r"""|(?P<tag><(?:access_token|refresh_token|id_token|client_secret)>)[^<]*""",
+    re.IGNORECASE,
+)
+MAX_EXPIRES_IN = 10**12  # seconds, about 31,700 years
 # Renew a per_task token when fewer than min(60 s, half its lifetime) remain.
 REFRESH_MARGIN_SECONDS = 60.0
 
@@ -135,10 +145,19 @@ def _decode_json(status: int, body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
+        shown = _shown(status, body)
         raise HepAuthError(
-            f"token endpoint answered {status} with a body that is not JSON: {excerpt(body)!r}",
+            f"token endpoint answered {status} with a body that is not JSON: {shown}",
             status=status,
         ) from None
+
+
+def _shown(status: int, body: bytes) -> str:
+    """Quote an error body, except a 2xx one: it may be a token in another format."""
+    if not 200 <= status < 300:
+        return repr(excerpt(body))
+    hint = "; it looks like HTML: is auth_url a login page?" if body.lstrip()[:1] == b"<" else ""
+    return f"{len(body)} bytes, not shown as a successful answer may hold a credential{hint}"
 
 
 def _error_from_payload(status: int, payload: Any) -> HepAuthError:
@@ -147,7 +166,7 @@ def _error_from_payload(status: int, payload: Any) -> HepAuthError:
     if not isinstance(error, str):
         return HepAuthError(
             f"token endpoint answered {status} without an OAuth error code: "
-            f"{excerpt(json.dumps(payload).encode())!r}",
+            f"{_shown(status, json.dumps(payload).encode())}",
             status=status,
         )
     description = description if isinstance(description, str) else None
@@ -171,10 +190,14 @@ def _token_from_payload(payload: dict[str, Any], status: int, now: float) -> Tok
             status=status,
         )
     expires_in = payload.get("expires_in")
-    if isinstance(expires_in, str) and expires_in.isdigit():
+    # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
+    if isinstance(expires_in, str) and re.fullmatch(r"\d{1,18}", expires_in, re.ASCII):
         expires_in = int(expires_in)
     if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, int)):
-        raise HepAuthError(f"token response has a non-integer expires_in {expires_in!r}")
+        raise HepAuthError(f"token response has a non-integer expires_in {expires_in!r:.40}")
+    if expires_in is not None and expires_in > MAX_EXPIRES_IN:
+        # Beyond float range the expiry arithmetic would raise OverflowError.
+        raise HepAuthError("token response has an expires_in of more than 10**12 seconds")
     scope = payload.get("scope")
     return Token(
         value=value.strip(),
@@ -185,10 +208,19 @@ def _token_from_payload(payload: dict[str, Any], status: int, now: float) -> Tok
 
 
 def excerpt(body: bytes | str, limit: int = EXCERPT_CHARS) -> str:
-    """Return a short, single-line excerpt of an error body."""
+    """Return a short, single-line excerpt of an error body, credentials hidden.
+
+    A token endpoint that answers form-encoded (ignoring ``Accept: application/json``), cuts
+    its JSON short, or answers 201, carries a live access token in a body that then fails to
+    parse: its value must not reach the error message, where no masker knows it.
+    """
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    text = " ".join(text.split())
+    text = _CREDENTIAL.sub(_hide_credential, " ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _hide_credential(match: re.Match[str]) -> str:
+    return f"{match.group('tag')}***" if match.group("tag") else f"{match.group('key')}***"
 
 
 class TokenPolicy:

@@ -82,7 +82,28 @@ class HepConnectionConfig:
         port: int | None = None,
         schema: str | None = None,
     ) -> HepConnectionConfig:
-        """Validate plain connection values and build the config; raise ``HepConfigError``."""
+        """Validate plain connection values and build the config; raise ``HepConfigError``.
+
+        No message carries the client secret, even when it was pasted into another field.
+        """
+        try:
+            return cls._from_values(host, login, password, extra, port, schema)
+        except HepConfigError as exc:
+            if not password or password not in str(exc):
+                raise
+            message = str(exc).removeprefix(f"{exc.field}: ").replace(password, "***")
+            raise HepConfigError(exc.field, message) from None
+
+    @classmethod
+    def _from_values(
+        cls,
+        host: str | None,
+        login: str | None,
+        password: str | None,
+        extra: Mapping[str, Any] | str | None,
+        port: int | None,
+        schema: str | None,
+    ) -> HepConnectionConfig:
         extras = _normalise_extra(extra)
         insecure_ok = _parse_bool(extras, "allow_insecure_http", default=False)
         base_url = _parse_base_url(host, port, schema)
@@ -173,9 +194,11 @@ def _parse_base_url(host: str | None, port: int | None, schema: str | None) -> s
     url = host.strip()
     if "://" not in url:
         url = f"https://{url}"
-    parts = urlsplit(url)
+    parts = _split_url("host", url)
     if not parts.hostname:
         raise HepConfigError("host", f"{host!r} is not a URL; use e.g. https://api.example.com")
+    if port and not 0 < port < 65536:
+        raise HepConfigError("port", f"{port!r} is not a TCP port (1-65535)")
     if port and parts.port is None:
         url = f"{parts.scheme}://{parts.hostname}:{port}{parts.path}"
     if schema and not urlsplit(url).path.strip("/"):
@@ -183,8 +206,18 @@ def _parse_base_url(host: str | None, port: int | None, schema: str | None) -> s
     return url.rstrip("/")
 
 
+def _split_url(name: str, url: str) -> Any:
+    """Split ``url`` and read its port, turning a malformed URL into ``HepConfigError``."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise HepConfigError(name, f"is not a valid URL ({exc})") from None
+    return parts
+
+
 def _check_url(name: str, url: str, insecure_ok: bool) -> None:
-    parts = urlsplit(url)
+    parts = _split_url(name, url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HepConfigError(name, f"{url!r} must be an http(s) URL with a host")
     if parts.query or parts.fragment:
@@ -237,7 +270,7 @@ def _parse_timeout(extras: Mapping[str, Any]) -> float:
         if isinstance(value, bool):
             raise TypeError
         seconds = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise HepConfigError("timeout", f"{value!r} is not a number of seconds") from None
     if not 0 < seconds <= 3600:
         raise HepConfigError("timeout", f"{value!r} must be between 0 and 3600 seconds")

@@ -459,6 +459,7 @@ class PageNumberPaging(_Strategy):
 
     name: ClassVar[str] = "page"
     default_records_path: ClassVar[str] = "data"
+    counts_pages: ClassVar[bool] = True  # the walker refuses a page repeated verbatim
     page_param: str = "page"
     size_param: str = "page_size"
     page_size: int = 100
@@ -494,6 +495,7 @@ class OffsetPaging(_Strategy):
 
     name: ClassVar[str] = "offset"
     default_records_path: ClassVar[str] = "value"
+    counts_pages: ClassVar[bool] = True  # the walker refuses a page repeated verbatim
     skip_param: str = "$skip"
     top_param: str = "$top"
     page_size: int = 100
@@ -761,6 +763,11 @@ class PageWalker:
     the walk (URL and params, query order ignored) is a loop. Only a 16-byte hash of each
     request is kept. When ``pages`` reaches ``max_pages``, :meth:`advance` returns that page
     with ``next=None``: the walk stops cleanly, without error, and ``truncated`` is set.
+
+    Page-number and offset paging compute the next request themselves, so a server that
+    ignores the page or offset parameter would answer the same full page forever, each time
+    to a new request. For those strategies (``counts_pages``) a page whose records equal the
+    previous page's is refused (only a 16-byte hash of the previous page is kept).
     """
 
     def __init__(
@@ -782,10 +789,12 @@ class PageWalker:
         self.truncated = False
         self._origin = origin
         self._seen: set[bytes] = set()
+        self._previous_records: bytes | None = None
 
     def first(self, url: str, params: Mapping[str, str]) -> PageRequest:
         """Start (or restart) the walk: build and check the first request."""
         self.pages, self.truncated, self._seen = 0, False, set()
+        self._previous_records = None
         return self._admit(self.strategy.first_request(url, params), url)
 
     def advance(self, request: PageRequest, response: PageResponse) -> Page:
@@ -795,10 +804,24 @@ class PageWalker:
         self.pages += 1
         if page.next is None:
             return page
+        if getattr(self.strategy, "counts_pages", False):
+            self._refuse_a_repeated_page(page.records, request)
         if self.max_pages is not None and self.pages >= self.max_pages:
             self.truncated = True
             return replace(page, next=None)
         return replace(page, next=self._admit(page.next, response.url or request.url))
+
+    def _refuse_a_repeated_page(self, records: list[Any], request: PageRequest) -> None:
+        """Refuse a full page equal to the previous one: the server ignores the paging."""
+        text = json.dumps(records, sort_keys=True, default=str)
+        digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        if digest == self._previous_records:
+            raise HepPaginationError(
+                f"page {self.pages} from {_path_of(request.url)} repeats the previous page: "
+                "the server seems to ignore the paging parameter; check the strategy's "
+                "parameter names (page_param, size_param, skip_param, top_param)"
+            )
+        self._previous_records = digest
 
     def _admit(self, request: PageRequest, base: str) -> PageRequest:
         """Resolve ``request`` against ``base``, check its origin, refuse a repeat."""

@@ -7,6 +7,7 @@ only classify what happened into an :class:`Attempt` and ask it.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
@@ -83,7 +84,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
+    if re.fullmatch(r"\d+", value, re.ASCII):
         return float(value)
     try:
         when = parsedate_to_datetime(value)

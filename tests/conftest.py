@@ -23,6 +23,8 @@ os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+# A Fernet key, as every deployment has: deferrable calls seal response bodies with it.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "tBWU2e6dtnpRCmvZ5YFKu7FEpDEUm6JWpGBD3uZ0s1Q=")
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME / 'airflow.db'}")
 
 

@@ -11,6 +11,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperat
 from airflow_provider_hep import DEFAULT_CONN_ID
 from airflow_provider_hep.checks import decode_body
 from airflow_provider_hep.exceptions import HepApiError, HepAuthError, HepConfigError, HepError
+from airflow_provider_hep.sealing import unseal
 
 if TYPE_CHECKING:
     import requests
@@ -35,11 +36,15 @@ def resolve_deferrable(deferrable: bool | None) -> bool:
     return deferrable
 
 
-def final_failure(exc: HepError, *, poke_on_404: bool = False) -> AirflowFailException | None:
+def final_failure(
+    exc: HepError, *, poke_on_404: bool = False, method: str = "GET"
+) -> AirflowFailException | None:
     """Return an ``AirflowFailException`` when retrying the task cannot fix ``exc``, else None.
 
-    Final: a rejected client (``invalid_client``, ``unauthorized_client``), 403, and 404 (unless
-    a sensor waits for the resource to appear). Everything else may be transient.
+    Final: a rejected client (``invalid_client``, ``unauthorized_client``), 403, 404 (unless
+    a sensor waits for the resource to appear), and a POST or PATCH whose answer was lost
+    after it was sent: HEP may have applied it, and a task retry would apply it twice.
+    Everything else may be transient.
     """
     if isinstance(exc, HepAuthError) and exc.error in FINAL_AUTH_ERRORS:
         hint = "check the connection's Client ID and Client Secret"
@@ -47,14 +52,33 @@ def final_failure(exc: HepError, *, poke_on_404: bool = False) -> AirflowFailExc
         hint = "the client lacks the scope or permission for this call"
     elif isinstance(exc, HepApiError) and exc.status == 404 and not poke_on_404:
         hint = "the endpoint or resource does not exist"
+    elif _maybe_applied(exc, method):
+        hint = (
+            "the request was sent but its answer was lost, so HEP may have applied it; check "
+            "before running it again"
+        )
     else:
         return None
     return AirflowFailException(f"{exc} - retrying cannot fix this ({hint}), so no retries.")
 
 
-def raise_for_hep_error(exc: HepError, *, poke_on_404: bool = False) -> NoReturn:
+def _maybe_applied(exc: HepError, method: str) -> bool:
+    """Tell whether a non-idempotent request may have been processed although it failed."""
+    from airflow_provider_hep.hooks.transport import HepTransportError
+    from airflow_provider_hep.retry import IDEMPOTENT_METHODS, Failure
+
+    return (
+        isinstance(exc, HepTransportError)
+        and exc.failure in (Failure.READ_TIMEOUT, Failure.BROKEN)
+        and method.upper() not in IDEMPOTENT_METHODS
+    )
+
+
+def raise_for_hep_error(
+    exc: HepError, *, poke_on_404: bool = False, method: str = "GET"
+) -> NoReturn:
     """Raise ``exc`` as an ``AirflowFailException`` when final, else as itself."""
-    failure = final_failure(exc, poke_on_404=poke_on_404)
+    failure = final_failure(exc, poke_on_404=poke_on_404, method=method)
     if failure is not None:
         raise failure from exc
     raise exc
@@ -76,7 +100,7 @@ def response_from_event(payload: Mapping[str, Any]) -> requests.Response:
     response = requests.Response()
     response.status_code = payload["status_code"]
     response.headers = CaseInsensitiveDict(payload["headers"])
-    response._content = payload["text"].encode("utf-8")
+    response._content = unseal(payload["sealed_text"]).encode("utf-8")
     response.encoding = "utf-8"
     response.url = payload["url"]
     return response
@@ -157,7 +181,7 @@ class HepOperator(BaseOperator):
                 headers=self.headers,
             )
         except HepError as exc:
-            raise_for_hep_error(exc)
+            raise_for_hep_error(exc, method=self.method)
         finally:
             hook.close()
         return self.process_response(response)
@@ -189,7 +213,7 @@ class HepOperator(BaseOperator):
                 f"({MAX_EVENT_BODY_BYTES} bytes). Run the call without deferrable=True and a "
                 "response_filter, or use HepSyncOperator to write the data to object storage."
             )
-        raise_for_hep_error(error_from_event(error))
+        raise_for_hep_error(error_from_event(error), method=self.method)
 
     def process_response(self, response: requests.Response) -> Any:
         """Log (when asked), check and filter the response; return the value for XCom."""

@@ -27,6 +27,7 @@ from airflow_provider_hep.exceptions import (
 from airflow_provider_hep.hooks.hep_async import HepAsyncHook
 from airflow_provider_hep.hooks.transport import HepTransportError
 from airflow_provider_hep.retry import DEFAULT_MAX_RETRIES, Failure
+from airflow_provider_hep.sealing import seal
 
 # A trigger event is stored in the metadata DB until the task resumes; keep it bounded.
 MAX_EVENT_BODY_BYTES = 1024 * 1024
@@ -162,7 +163,9 @@ def response_to_event(response: httpx.Response) -> dict[str, Any]:
     return {
         "status_code": response.status_code,
         "headers": headers,
-        "text": response.text,
+        # Sealed with Airflow's Fernet key: events are stored in the metadata DB and logged
+        # by the triggerer, and the body can hold patient data.
+        "sealed_text": seal(response.text),
         # Without the query string: query values can identify a patient.
         "url": f"{url.scheme}://{url.netloc}{url.path}",
     }

@@ -393,3 +393,30 @@ def test_the_deferred_sensor_turns_events_into_poke_mode_outcomes():
     busy = {**not_found, "status": 503}
     with pytest.raises(HepApiError, match="answered 503 to GET /x"):
         task.execute_complete({}, {"status": "error", "error": busy})
+
+
+def test_a_post_whose_answer_was_lost_fails_without_task_retries():
+    from airflow_provider_hep.hooks.transport import HepTransportError
+    from airflow_provider_hep.operators.hep import final_failure
+    from airflow_provider_hep.retry import Failure
+
+    lost = HepTransportError(
+        "POST /api/v1/messages failed after 1 attempt(s)", Failure.READ_TIMEOUT
+    )
+    assert "may have applied it" in str(final_failure(lost, method="POST"))
+    assert final_failure(lost, method="GET") is None
+    refused = HepTransportError("POST /api/v1/messages failed", Failure.CONNECT)
+    assert final_failure(refused, method="POST") is None
+
+
+def test_sealed_bodies_open_only_with_the_deployments_fernet_key(monkeypatch):
+    from cryptography.fernet import Fernet, InvalidToken
+
+    from airflow_provider_hep.sealing import seal, unseal
+
+    sealed = seal('{"lastName": "Testperson-1234"}')
+    assert "Testperson" not in sealed
+    assert unseal(sealed) == '{"lastName": "Testperson-1234"}'
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
+    with pytest.raises(InvalidToken):
+        unseal(sealed)

@@ -34,6 +34,7 @@ from airflow_provider_hep.hooks.hep import config_from_connection, register_mask
 from airflow_provider_hep.hooks.transport import HepTransportError
 from airflow_provider_hep.retry import Failure
 from airflow_provider_hep.sandbox.pytest_plugin import hep_sandbox_factory  # noqa: F401
+from airflow_provider_hep.sealing import unseal
 from airflow_provider_hep.triggers.hep import (
     MAX_EVENT_BODY_BYTES,
     HepTrigger,
@@ -201,13 +202,15 @@ def test_poke_on_404_keeps_polling_until_cancelled(sandbox):
     assert sb.stats["requests_by_path"]["/api/v1/exports/EXP-404"] >= 3
 
 
-def test_a_call_returns_the_response_in_plain_values(sandbox):
+def test_a_call_returns_the_response_with_its_body_sealed(sandbox):
     sb = sandbox()
     event = first_event(HepTrigger(endpoint="patients/PAT-0000002", query={"x": "PII-123"}))
     assert event["status"] == "success"
     response = event["response"]
     assert response["status_code"] == 200
-    assert json.loads(response["text"])["id"] == "PAT-0000002"
+    body = json.loads(unseal(response["sealed_text"]))
+    assert body["id"] == "PAT-0000002"
+    assert body["lastName"] not in json.dumps(event)  # events are stored in the DB: sealed
     assert response["url"] == f"{sb.base_url}/patients/PAT-0000002"
     assert response["headers"]["content-type"].startswith("application/json")
 
