@@ -789,6 +789,7 @@ class PageWalker:
         self.truncated = False
         self._origin = origin
         self._seen: set[bytes] = set()
+        self._admitted: tuple[PageRequest, bytes] | None = None  # the last request admitted
         self._previous_records: bytes | None = None
 
     def first(self, url: str, params: Mapping[str, str]) -> PageRequest:
@@ -799,7 +800,10 @@ class PageWalker:
 
     def advance(self, request: PageRequest, response: PageResponse) -> Page:
         """Parse the response to ``request``, then check the next request (or stop at the cap)."""
-        self._seen.add(_fingerprint(request))  # a walk resumed in a trigger starts here
+        # A walk resumed in a trigger starts here; otherwise _admit already hashed the request.
+        admitted = self._admitted
+        hashed = admitted is not None and admitted[0] is request
+        self._seen.add(admitted[1] if admitted is not None and hashed else _fingerprint(request))
         page = self.strategy.parse(request, response)
         self.pages += 1
         if page.next is None:
@@ -842,6 +846,7 @@ class PageWalker:
                 "request of this walk"
             )
         self._seen.add(key)
+        self._admitted = (resolved, key)
         return resolved
 
     def _check_origin(self, url: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -27,7 +27,7 @@ __all__ = [
     "window_filter",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROS_PER_SECOND = 1_000_000
 # An OData property path (OData v4 ABNF odataIdentifier, joined by "/"): no spaces, no quotes.
 PROPERTY_PATH = re.compile(r"[^\W\d]\w*(?:/[^\W\d]\w*)*")
@@ -61,7 +61,7 @@ def _to_utc(value: datetime | str) -> datetime:
             "datetime(..., tzinfo=timezone.utc)) or a string with an offset or 'Z'",
         )
     try:
-        utc = value.astimezone(timezone.utc)
+        utc = value.astimezone(UTC)
         # Plain datetime, not a subclass: pendulum's DateTime (Airflow's data_interval_start)
         # changes what subtraction returns.
         return datetime(
@@ -72,7 +72,7 @@ def _to_utc(value: datetime | str) -> datetime:
             utc.minute,
             utc.second,
             utc.microsecond,
-            tzinfo=timezone.utc,
+            tzinfo=UTC,
         )
     except (OverflowError, ValueError):
         raise HepConfigError("window", "datetime is out of range once converted to UTC") from None

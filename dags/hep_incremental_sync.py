@@ -9,7 +9,7 @@ e.g. `s3://lake/hep`, for workers on several machines.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, AssetAlias, Param
 from airflow.timetables.interval import DeltaDataIntervalTimetable
@@ -31,7 +31,7 @@ with DAG(
     # A data-interval timetable: each run covers [start, start + 1 h). (Airflow 3's default for
     # a cron string gives runs a zero-length interval, which would sync nothing.)
     schedule=DeltaDataIntervalTimetable(timedelta(hours=1)),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=4,
     params={

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-WINDOW_END = datetime(2026, 1, 1, 5, tzinfo=timezone.utc)  # logical date: interval 04:00-05:00
+WINDOW_END = datetime(2026, 1, 1, 5, tzinfo=UTC)  # logical date: interval 04:00-05:00
 WINDOW = ("2026-01-01T04:00:00Z", "2026-01-01T05:00:00Z")
 
 
@@ -30,3 +30,25 @@ def ids_via_glob(folder: Path) -> list[str]:
 
 def task_states(dag_run) -> dict[int, str]:
     return {ti.map_index: ti.state for ti in dag_run.get_task_instances()}
+
+
+# -- shared by the trigger tests ----------------------------------------------------------------
+def export_job(sb, ready_after=2):
+    """Start an export job on the sandbox directly (no provider code) and return its id."""
+    import requests
+
+    auth = (sb.client_id, sb.client_secret)
+    form = {"grant_type": "client_credentials"}
+    token = requests.post(sb.token_url, data=form, auth=auth, timeout=10).json()["access_token"]
+    answer = requests.post(
+        f"{sb.base_url}/exports",
+        json={"collection": "patients", "ready_after": ready_after},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    sb.reset_stats()
+    return answer.json()["id"]
+
+
+async def events_of(trigger):
+    return [event.payload async for event in trigger.run()]

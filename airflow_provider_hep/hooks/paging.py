@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,10 +31,24 @@ from airflow_provider_hep.window import combine_filters, split_window, window_fi
 if TYPE_CHECKING:
     from airflow_provider_hep.hooks.hep import HepHook
 
-# More slices than workers balances uneven slices; the buffer bounds memory to about
-# BUFFER_PAGES_PER_WORKER pages per worker, whatever the collection's size.
-SLICES_PER_WORKER = 4
-BUFFER_PAGES_PER_WORKER = 4
+# Pages come out in slice order, and the buffer of pages fetched ahead holds at most
+# BUFFER_PAGES_PER_WORKER pages per worker, whatever the collection's size. A worker that is
+# not on the head slice waits while the buffer is full, so a slice must be short for the
+# workers to stay busy: while the head slice is fetched, the others fetch about half of theirs
+# into the buffer. The window's total (from a first probe page) therefore sets the number of
+# slices to about PAGES_PER_SLICE pages each; more slices would cost more requests, as a
+# slice's last page is mostly partial (about half a page more per slice).
+SLICES_PER_WORKER = 4  # the minimum, and the whole plan when the server reports no total
+PAGES_PER_SLICE = 8
+BUFFER_PAGES_PER_WORKER = 8
+MAX_SLICES = 100_000
+# Ask OData servers for the window's total in the probe (OData v4 $count, v2 $inlinecount).
+_COUNT_PARAMS = {
+    "odata": ("$count", "true"),
+    "offset": ("$count", "true"),
+    "keyset": ("$count", "true"),
+    "odata_v2": ("$inlinecount", "allpages"),
+}
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,10 @@ def iter_pages(
 ) -> Iterator[FetchedPage]:
     """Yield every page, in order; parallel slices of the window when max_concurrency > 1.
 
-    ``max_pages`` caps the pages of each series (each slice is one series).
+    In parallel, a first probe page of the whole window (with the strategy's count parameter,
+    such as ``$count=true``) gives the total, which sets the number of slices (see
+    :func:`slice_count`); when that page holds the whole window, it is yielded and no slice
+    is made. ``max_pages`` caps the pages of each series (each slice is one series).
     """
     strategy = resolve_strategy(pagination, records_path=records_path)
     url = hook.transport.url_for(endpoint)
@@ -85,9 +102,37 @@ def iter_pages(
             hook, strategy, url, plan_params(params, window, window_field), 0, max_pages
         )
         return
-    slices = split_window(window[0], window[1], max_concurrency * SLICES_PER_WORKER)
-    series = [plan_params(params, piece, window_field) for piece in slices]
+    planned = plan_params(params, window, window_field)
+    count = _COUNT_PARAMS.get(getattr(strategy, "name", ""))
+    probe_params = planned if count is None else {count[0]: count[1], **planned}
+    probe = _walk(hook, strategy, url, probe_params, 0, max_pages)
+    first = next(probe)
+    slices = slice_count(first, max_concurrency)
+    if slices <= 1:  # the probe page holds the whole window
+        yield first
+        yield from probe
+        return
+    probe.close()  # the probe page is not reused: its records span every slice
+    pieces = split_window(window[0], window[1], slices)
+    series = [plan_params(params, piece, window_field) for piece in pieces]
     yield from _ordered_parallel(hook, strategy, url, series, max_concurrency, max_pages)
+
+
+def slice_count(first: FetchedPage, workers: int) -> int:
+    """Choose how many slices to cut the window into, from its first page and total.
+
+    Without a total, ``workers * SLICES_PER_WORKER``; with one, enough slices of about
+    ``PAGES_PER_SLICE`` pages (at least that minimum), or 1 when the first page holds it all.
+    """
+    fallback = workers * SLICES_PER_WORKER
+    if first.total is None:
+        return fallback
+    if first.total <= len(first.records):
+        return 1
+    if not first.records:  # no page size to go by
+        return fallback
+    pages = -(-first.total // len(first.records))  # ceiling division
+    return min(MAX_SLICES, max(fallback, -(-pages // PAGES_PER_SLICE)))
 
 
 def paginate(hook: HepHook, endpoint: str, **kwargs: Any) -> Iterator[list[Any]]:
@@ -103,7 +148,7 @@ def _walk(
     params: Mapping[str, str],
     slice_index: int,
     max_pages: int | None,
-) -> Iterator[FetchedPage]:
+) -> Generator[FetchedPage, None, None]:
     walker = PageWalker(strategy, allowed_origin=hook.transport.api_origin, max_pages=max_pages)
     request: PageRequest | None = walker.first(url, params)
     number = 0

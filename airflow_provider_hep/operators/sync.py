@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -141,7 +141,7 @@ class HepSyncOperator(BaseOperator):
             max_concurrency=int(self.max_concurrency),
             max_requests_per_second=self.max_requests_per_second,
         )
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         try:
             run_folder.mkdir(parents=True, exist_ok=True)
             stats = self._fetch_and_write(hook, window, run_folder)
@@ -279,7 +279,7 @@ class HepSyncOperator(BaseOperator):
         started: datetime,
         hook: Any,
     ) -> dict[str, Any]:
-        finished = datetime.now(timezone.utc)
+        finished = datetime.now(UTC)
         return {
             "version": MANIFEST_VERSION,
             "endpoint": self.endpoint,

@@ -11,8 +11,7 @@ import json
 import logging
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowFailException, PokeReturnValue
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowFailException, PokeReturnValue, TaskDeferred
 
 from airflow_provider_hep.exceptions import HepApiError, HepConfigError
 from airflow_provider_hep.hooks import hep_async

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import FrozenInstanceError, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -47,7 +47,7 @@ from airflow_provider_hep.window import (
 
 ORIGIN = "https://api.example.com"
 BASE = f"{ORIGIN}/hep/v1/Patients"
-UTC = timezone.utc
+UTC = UTC
 
 Server = Callable[[PageRequest, str], PageResponse]
 

@@ -7,7 +7,17 @@ import sys
 
 import pytest
 
-SANS_IO = ["auth", "checks", "config", "exceptions", "pagination", "ratelimit", "retry", "routing", "window"]
+SANS_IO = [
+    "auth",
+    "checks",
+    "config",
+    "exceptions",
+    "pagination",
+    "ratelimit",
+    "retry",
+    "routing",
+    "window",
+]
 
 
 @pytest.mark.parametrize("module", SANS_IO)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG
 from airflow.timetables.interval import DeltaDataIntervalTimetable
@@ -23,7 +23,7 @@ RETRIES = int(os.environ.get("HEP_SYNC_RETRIES", "0"))
 with DAG(
     dag_id="hep_sync_cases",
     schedule=DeltaDataIntervalTimetable(timedelta(hours=1)),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     # dag.test() honours retry_delay (default 300 s): keep real retries, without the wait.
     default_args={"retries": RETRIES, "retry_delay": timedelta(seconds=0)},
