@@ -91,7 +91,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $@
 
 ## bench: the sync benchmark (provider vs stock HttpHook, dlt, bare requests); writes
-## benchmarks/RESULTS.md. About 12 minutes; not part of `make test` (a smoke run is).
+## benchmarks/RESULTS.md. About 13 minutes; not part of `make test` (a smoke run is).
 bench: $(BENCH_STAMP)
 	timeout $(BENCH_BUDGET) $(BIN)/python benchmarks/bench_sync.py --write
 

@@ -8,7 +8,7 @@ ratios, because absolute rates on shared 2-core machines are not comparable betw
 It also measures the provider's peak RSS per collection size (in a subprocess that measures
 itself) and the import cost of the provider's public modules (``python -X importtime``).
 
-    python benchmarks/bench_sync.py            # full run (about 10 minutes), prints the tables
+    python benchmarks/bench_sync.py            # full run (about 13 minutes), prints the tables
     python benchmarks/bench_sync.py --write    # also update benchmarks/RESULTS.md
     python benchmarks/bench_sync.py --smoke    # tiny N, one run each, for the test suite
 """
@@ -139,6 +139,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sizes", default="10000,100000", help="records per collection")
     p.add_argument("--latencies", default="0,10", help="sandbox latency per request, ms")
     p.add_argument("--runs", type=int, default=5, help="runs of each arm per setting")
+    p.add_argument("--cpu-runs", type=int, default=7, help="runs at 0 ms (short and noisy)")
+    p.add_argument("--quick-runs", type=int, default=15, help="runs at 0 ms, <= 10,000 records")
     p.add_argument("--slow-runs", type=int, default=3, help="runs where latency*size >= 1e6")
     p.add_argument("--rss-sizes", default="10000,100000,1000000")
     p.add_argument("--rss-concurrency", default="1,8")
@@ -151,11 +153,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.warm_up = WARM_UP_RECORDS
     if args.smoke:
-        args.sizes, args.latencies, args.runs, args.warm_up = "200", "0,2", 1, 200
+        args.sizes, args.latencies, args.warm_up = "200", "0,2", 200
+        args.runs = args.cpu_runs = args.quick_runs = args.slow_runs = 1
         args.rss_sizes, args.rss_concurrency, args.import_runs = "200", "2", 1
         args.import_modules = args.import_modules or "airflow_provider_hep.operators.sync"
         args.time_limit, args.total_limit = 20.0, 120.0
     return args
+
+
+def runs_for(latency: float, size: int, args: argparse.Namespace) -> int:
+    """Run long settings fewer times, and the short, CPU-bound 0 ms ones more often."""
+    if latency * size >= 1e6:
+        return int(args.slow_runs)
+    if latency == 0:
+        return int(args.quick_runs if size <= 10_000 else args.cpu_runs)
+    return int(args.runs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     faulthandler.dump_traceback_later(args.total_limit, exit=True)  # the hard stop
     settings = [
-        (float(lat), int(size), args.slow_runs if float(lat) * int(size) >= 1e6 else args.runs)
+        (float(lat), int(size), runs_for(float(lat), int(size), args))
         for lat in args.latencies.split(",")
         for size in args.sizes.split(",")
     ]

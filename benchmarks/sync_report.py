@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +61,8 @@ def rates_table(figures: Figures) -> list[str]:
             elif arm == "limit" or limit is None:
                 cells.append(f"{rate:,.0f}")
             else:
-                cells.append(f"{rate:,.0f} (**{rate / limit:.2f}x**)")
+                ratio = _ratio(figures, lat, size, (arm, conc), ("limit", conc))
+                cells.append(f"{rate:,.0f} (**{ratio:.2f}x**)")
         lines.append(f"| {ARM_LABELS[arm]} | {conc} | " + " | ".join(cells) + " |")
     return lines
 
@@ -82,8 +84,14 @@ def calls_line(figures: Figures) -> str:
 
 
 def _ratio(figures: Figures, lat: float, size: int, a: tuple[str, int], b: tuple[str, int]) -> Any:
-    x, y = figures.rates.get((lat, size, *a)), figures.rates.get((lat, size, *b))
-    return None if x is None or y is None else x / y
+    """Return the median over rounds of a's rate / b's rate (each round runs both once).
+
+    Pairing the runs of one round cancels the load changes of a shared machine between rounds.
+    """
+    xs, ys = figures.samples.get((lat, size, *a)), figures.samples.get((lat, size, *b))
+    if not xs or not ys:
+        return None
+    return statistics.median(x / y for x, y in zip(xs, ys, strict=False))
 
 
 def target_rows(figures: Figures) -> list[tuple[str, str, bool]]:
@@ -228,7 +236,8 @@ def render(figures: Figures) -> str:
         " `$count=true`, next links followed), parse and write included. The sandbox runs in a"
         " subprocess with `--single-use-tokens` (a reused token would fail; the run checks"
         " that every API call used its own token) and a fixed latency per request. Arms run"
-        f" interleaved in one process; figures are medians ({runs}). dlt: extract with"
+        f" interleaved in one process, in rounds that run every arm once; rates are medians"
+        f" ({runs}) and ratios the medians of the rounds' ratios. dlt: extract with"
         " `RESTClient.paginate` and our own JSONL write. Concurrent arms use the same"
         " `split_window` slices; the limit and dlt write one file per slice, unordered.",
         "",
@@ -245,7 +254,8 @@ def render(figures: Figures) -> str:
             "### RSS of the provider arm (a subprocess measuring itself, 0 ms)",
             "",
             "The high-water mark is reset after imports and setup, so the peak is the sync's"
-            " own (`ru_maxrss` after `/proc/self/clear_refs`).",
+            " own (`VmHWM` after `/proc/self/clear_refs`; not `ru_maxrss`, which also keeps the"
+            " forked parent's size from before `exec`).",
             "",
         ]
         out += [*rss_lines(figures), ""]

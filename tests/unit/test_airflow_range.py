@@ -74,10 +74,8 @@ def test_ci_tests_the_declared_airflow_floor_first():
 
 
 def test_the_supported_versions_section_states_what_ci_tests():
-    readme = REPO / "README.md"
-    text = readme.read_text() if readme.is_file() else ""
-    if "## Supported versions" not in text:  # until the section is merged into the README
-        text = (REPO / "docs" / "readme" / "support.md").read_text()
+    text = (REPO / "README.md").read_text()
+    assert "## Supported versions" in text
     for airflow_version, python_version in ci_compat_specs():
         assert f"Airflow {airflow_version}" in text
         assert f"Python {python_version}" in text
