@@ -19,3 +19,16 @@ def masking(request, monkeypatch):
         monkeypatch.delattr(sdk_log, "amask_secret", raising=False)
         monkeypatch.delattr(Connection, "aextra_dejson", raising=False)
     return request.param
+
+
+@pytest.fixture
+def sandbox(hep_sandbox_factory, monkeypatch):
+    """Start a single-use-token sandbox and point sap_hep_default at it."""
+
+    def start(*, conn_extra=None, **kwargs):
+        kwargs.setdefault("single_use_tokens", True)
+        sb = hep_sandbox_factory(kwargs.pop("records", 20), **kwargs)
+        monkeypatch.setenv("AIRFLOW_CONN_SAP_HEP_DEFAULT", sb.conn_json(**(conn_extra or {})))
+        return sb
+
+    return start

@@ -15,22 +15,8 @@ from airflow_provider_hep.hooks import hep_async
 from airflow_provider_hep.hooks.hep_async import HepAsyncHook
 from airflow_provider_hep.hooks.transport import HepTransportError
 from airflow_provider_hep.retry import Failure
-from airflow_provider_hep.sandbox.pytest_plugin import hep_sandbox_factory  # noqa: F401
 
 CONN_ENV = "AIRFLOW_CONN_SAP_HEP_DEFAULT"
-
-
-@pytest.fixture
-def sandbox(hep_sandbox_factory, monkeypatch):  # noqa: F811
-    """Start a single-use-token sandbox and point sap_hep_default at it."""
-
-    def start(*, conn_extra=None, **kwargs):
-        kwargs.setdefault("single_use_tokens", True)
-        sb = hep_sandbox_factory(kwargs.pop("records", 20), **kwargs)
-        monkeypatch.setenv(CONN_ENV, sb.conn_json(**(conn_extra or {})))
-        return sb
-
-    return start
 
 
 @pytest.fixture

@@ -17,23 +17,11 @@ from airflow_provider_hep.exceptions import HepApiError, HepConfigError
 from airflow_provider_hep.hooks import hep_async
 from airflow_provider_hep.hooks import transport as transport_module
 from airflow_provider_hep.operators.hep import MAX_XCOM_BYTES, HepOperator
-from airflow_provider_hep.sandbox.pytest_plugin import hep_sandbox_factory  # noqa: F401
 from airflow_provider_hep.sensors.hep import HepSensor
 from airflow_provider_hep.triggers.hep import HepTrigger
 
 CONN_ENV = "AIRFLOW_CONN_SAP_HEP_DEFAULT"
 EXPORT_DONE = {"path": "status", "equals": "done", "fail_on": ["failed"]}
-
-
-@pytest.fixture
-def sandbox(hep_sandbox_factory, monkeypatch):  # noqa: F811
-    def start(**kwargs):
-        kwargs.setdefault("single_use_tokens", True)
-        sb = hep_sandbox_factory(kwargs.pop("records", 20), **kwargs)
-        monkeypatch.setenv(CONN_ENV, sb.conn_json())
-        return sb
-
-    return start
 
 
 @pytest.fixture(autouse=True)

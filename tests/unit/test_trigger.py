@@ -15,7 +15,6 @@ from airflow_provider_hep.exceptions import HepApiError, HepAuthError, HepConfig
 from airflow_provider_hep.hooks import hep_async
 from airflow_provider_hep.hooks.transport import HepTransportError
 from airflow_provider_hep.retry import Failure
-from airflow_provider_hep.sandbox.pytest_plugin import hep_sandbox_factory  # noqa: F401
 from airflow_provider_hep.sealing import unseal
 from airflow_provider_hep.triggers.hep import (
     MAX_EVENT_BODY_BYTES,
@@ -27,17 +26,6 @@ from airflow_provider_hep.triggers.hep import (
 CONN_ENV = "AIRFLOW_CONN_SAP_HEP_DEFAULT"
 HOLD = "hold-the-supervisor-lock"
 EXPORT_DONE = {"path": "status", "equals": "done", "fail_on": ["failed"]}
-
-
-@pytest.fixture
-def sandbox(hep_sandbox_factory, monkeypatch):  # noqa: F811
-    def start(**kwargs):
-        kwargs.setdefault("single_use_tokens", True)
-        sb = hep_sandbox_factory(kwargs.pop("records", 20), **kwargs)
-        monkeypatch.setenv(CONN_ENV, sb.conn_json())
-        return sb
-
-    return start
 
 
 def first_event(trigger):

@@ -30,25 +30,12 @@ from hep_testing import events_of, export_job
 
 from airflow_provider_hep.auth import basic_credentials
 from airflow_provider_hep.hooks.hep import config_from_connection, register_masks
-from airflow_provider_hep.sandbox.pytest_plugin import hep_sandbox_factory  # noqa: F401
 from airflow_provider_hep.triggers.hep import (
     HepTrigger,
 )
 
-CONN_ENV = "AIRFLOW_CONN_SAP_HEP_DEFAULT"
 HOLD = "hold-the-supervisor-lock"
 EXPORT_DONE = {"path": "status", "equals": "done", "fail_on": ["failed"]}
-
-
-@pytest.fixture
-def sandbox(hep_sandbox_factory, monkeypatch):  # noqa: F811
-    def start(**kwargs):
-        kwargs.setdefault("single_use_tokens", True)
-        sb = hep_sandbox_factory(kwargs.pop("records", 20), **kwargs)
-        monkeypatch.setenv(CONN_ENV, sb.conn_json())
-        return sb
-
-    return start
 
 
 # -- the triggerer's supervisor comms ---------------------------------------------------------
