@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,3 +41,28 @@ def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
     if skipped:
         reporter.write_line(f"HEP_REQUIRE_SERVICES=1: {skipped} skipped test(s) count as failures")
         session.exitstatus = 1
+
+
+# Tests in these folders run DAGs against the metadata DB or start real servers: `make dags`.
+DAG_TEST_DIRS = (REPO / "tests" / "dags", REPO / "tests" / "reliability")
+
+
+def pytest_collection_modifyitems(items):  # type: ignore[no-untyped-def]
+    """Mark every test under DAG_TEST_DIRS as a DAG test (`make dags`)."""
+    for item in items:
+        if any(folder in Path(str(item.fspath)).parents for folder in DAG_TEST_DIRS):
+            item.add_marker(pytest.mark.dags)
+
+
+@pytest.fixture(scope="session")
+def airflow_db():  # type: ignore[no-untyped-def]
+    """Migrate the session's SQLite metadata DB once, for every DAG test."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,3 +53,15 @@ def export_job(sb, ready_after=2):
 
 async def events_of(trigger):
     return [event.payload async for event in trigger.run()]
+
+
+def import_dag(path: Path, dag_id: str):
+    """Import a DAG file from the dags_folder afresh and return its module-level DAG ``dag_id``."""
+    spec = importlib.util.spec_from_file_location(f"hep_test_{path.stem}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dags = [v for v in vars(module).values() if type(v).__name__ == "DAG" and v.dag_id == dag_id]
+    assert dags, f"{path.name} defines no module-level DAG {dag_id!r}"
+    return dags[0]
