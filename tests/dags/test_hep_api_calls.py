@@ -7,7 +7,6 @@ run. The metadata DB is the session's real SQLite DB, and is read back with SQL.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hep_testing import import_dag
 from sqlalchemy import inspect, text
 
 from airflow_provider_hep.auth import basic_credentials
@@ -52,12 +52,7 @@ class Run:
 
 def load_example():
     """Import the example DAG file afresh (its task objects get tweaked per run)."""
-    spec = importlib.util.spec_from_file_location(f"hep_test_{DAG_FILE.stem}", DAG_FILE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.hep_api_calls
+    return import_dag(DAG_FILE, DAG_ID)
 
 
 def query(sql: str, **params: Any) -> list[Any]:
