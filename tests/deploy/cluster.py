@@ -199,10 +199,13 @@ def _signal_group(popen: subprocess.Popen, sig: int) -> None:
         os.killpg(popen.pid, sig)  # start_new_session: the group id is the leader's pid
 
 
-def start_sandbox(cluster: Cluster, records: int, client_secret: str) -> tuple[Process, dict]:
+def start_sandbox(
+    cluster: Cluster, records: int, client_secret: str, latency_ms: float = 0
+) -> tuple[Process, dict]:
     """Start the HEP sandbox CLI with single-use tokens; return it and its JSON line."""
     argv = [sys.executable, "-m", "airflow_provider_hep.sandbox", "--port", "0"]
     argv += ["--single-use-tokens", "--records", str(records), "--client-secret", client_secret]
+    argv += ["--latency-ms", str(latency_ms)]
     process = cluster.start("sandbox", argv)
     line = wait_until(lambda: _first_line(process.output), 60, "the sandbox's JSON line", 0.2)
     return process, json.loads(line)

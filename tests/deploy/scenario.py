@@ -29,6 +29,9 @@ SYNC_LOGICAL_DATES = ("2026-01-01T05:00:00Z", "2026-01-01T06:00:00Z")
 API_LOGICAL_DATE = "2026-01-02T00:00:00Z"
 WORKERS = ("worker-a", "worker-b")
 TERMINAL = {"success", "failed"}
+# Each sandbox answer waits this long, so that one mapped sync task lasts seconds, not half of
+# one: while a worker (concurrency 1) runs it, the next queued one must go to the other worker.
+SANDBOX_LATENCY_MS = 250
 # Workers and triggerer log at DEBUG, so the leak scan also covers what a debugging admin sees.
 DEBUG_LOGGING = {"AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG"}
 
@@ -96,8 +99,13 @@ class Deployment:
         self.migrate()
         self.start_components()
         self.configure_like_an_admin()
-        self.trigger_runs()
-        self.wait_for_runs()
+        # The sync runs first, on two idle workers: their mapped tasks are queued together and
+        # outlast a pickup, so both workers get some. (Started alongside the API DAG, a worker
+        # busy with its tasks could leave every short sync task to the other one.)
+        self.trigger_runs(SYNC_DAG, SYNC_LOGICAL_DATES)
+        self.wait_for_runs(SYNC_DAG)
+        self.trigger_runs(API_DAG, (API_LOGICAL_DATE,))
+        self.wait_for_runs(SYNC_DAG, API_DAG)
         self.collect()
         return self.evidence
 
@@ -110,7 +118,9 @@ class Deployment:
     def start_components(self) -> None:
         cluster = self.cluster
         self.evidence.client_secret = f"deploy-secret-{secrets.token_hex(12)}"
-        self.sandbox, info = start_sandbox(cluster, 3000, self.evidence.client_secret)
+        self.sandbox, info = start_sandbox(
+            cluster, 3000, self.evidence.client_secret, SANDBOX_LATENCY_MS
+        )
         self.sandbox_info = info
         self.sandbox_url = info["base_url"].rsplit("/api/", 1)[0]
         cluster.start_airflow(
@@ -182,22 +192,21 @@ class Deployment:
             "variables", {"key": "hep_sync_destination", "value": str(self.evidence.lake)}
         )
 
-    def trigger_runs(self) -> None:
-        for dag_id in (SYNC_DAG, API_DAG):
-            self.api.patch(f"dags/{dag_id}", {"is_paused": False})
-        triggers = [(SYNC_DAG, d) for d in SYNC_LOGICAL_DATES] + [(API_DAG, API_LOGICAL_DATE)]
-        for dag_id, logical_date in triggers:
+    def trigger_runs(self, dag_id: str, logical_dates: tuple[str, ...]) -> None:
+        """Unpause ``dag_id`` and trigger one run per logical date."""
+        self.api.patch(f"dags/{dag_id}", {"is_paused": False})
+        for logical_date in logical_dates:
             body = {"dag_run_id": f"deploy__{logical_date}", "logical_date": logical_date}
             self.api.post(f"dags/{dag_id}/dagRuns", body)
-        self.mark("triggered")
+        self.mark(f"{dag_id} triggered")
 
-    def wait_for_runs(self) -> None:
-        """Poll until every run of both DAGs is finished, noting each task state seen."""
+    def wait_for_runs(self, *dag_ids: str) -> None:
+        """Poll until every run of ``dag_ids`` is finished, noting each task state seen."""
 
         def finished() -> bool:
             self.cluster.check_alive()
             done = True
-            for dag_id in (SYNC_DAG, API_DAG):
+            for dag_id in dag_ids:
                 runs = self.api.dag_runs(dag_id)
                 self.evidence.runs[dag_id] = runs
                 for run in runs:
@@ -206,10 +215,10 @@ class Deployment:
                     ):
                         self.note_task_states(dag_id, run["dag_run_id"])
                     done = done and run["state"] in TERMINAL
-            return done and len(self.evidence.runs[API_DAG]) >= 1
+            return done and all(self.evidence.runs[dag_id] for dag_id in dag_ids)
 
-        wait_until(finished, self.remaining(300), "every DAG run to finish", every=2.0)
-        self.mark("runs finished")
+        wait_until(finished, self.remaining(300), f"every run of {dag_ids} to finish", every=2.0)
+        self.mark(f"{', '.join(dag_ids)} finished")
 
     def note_task_states(self, dag_id: str, run_id: str) -> None:
         tis = self.api.task_instances(dag_id, run_id)

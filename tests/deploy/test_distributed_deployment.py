@@ -35,7 +35,8 @@ def test_every_run_of_both_example_dags_succeeds(deployment: Evidence):
 def test_mapped_sync_tasks_ran_on_both_workers_by_task_instance_hostname(deployment: Evidence):
     mapped = [ti for ti in deployment.all_task_instances(SYNC_DAG) if ti["map_index"] >= 0]
     assert len(mapped) >= 4
-    assert {ti["hostname"] for ti in mapped} == set(WORKERS)
+    where = {(ti["dag_run_id"], ti["map_index"]): ti["hostname"] for ti in mapped}
+    assert set(where.values()) == set(WORKERS), where
     # Every task instance took its hostname from its worker's [core] hostname_callable.
     every = [ti for tis in deployment.task_instances.values() for ti in tis]
     assert {ti["hostname"] for ti in every} <= set(WORKERS)
