@@ -12,10 +12,13 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from airflow_provider_hep.exceptions import HepAuthError
+
+if TYPE_CHECKING:
+    from airflow_provider_hep.config import HepConnectionConfig
 
 EXCERPT_CHARS = 200
 # A credential in a body shown in an error message: a JSON member, a form field or an XML
@@ -49,6 +52,18 @@ class ClientCredentials:
     client_auth: str = "basic"
     scope: str | None = None
     extra_params: tuple[tuple[str, str], ...] = ()
+
+
+def credentials_of(config: HepConnectionConfig) -> ClientCredentials:
+    """Return the token client's credentials for a connection config."""
+    return ClientCredentials(
+        token_url=config.auth_url,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        client_auth=config.client_auth,
+        scope=config.scope,
+        extra_params=tuple(config.auth_params.items()),
+    )
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_hep.retry import Failure
+
 
 class HepError(Exception):
     """Base class of every error raised by the provider."""
@@ -51,3 +56,11 @@ class HepApiError(HepError):
 
 class HepPaginationError(HepError):
     """Report an unsafe or malformed page: a loop, a foreign-host link, a bad body."""
+
+
+class HepTransportError(HepError):
+    """Report a request that got no HTTP answer: unreachable, timed out, reset or TLS failure."""
+
+    def __init__(self, message: str, failure: Failure | None = None) -> None:
+        self.failure = failure
+        super().__init__(message)

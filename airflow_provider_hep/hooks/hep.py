@@ -6,19 +6,39 @@ from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import requests
 from airflow.sdk import BaseHook
-from requests.auth import AuthBase
 
 from airflow_provider_hep import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
 from airflow_provider_hep.auth import Token, basic_credentials
 from airflow_provider_hep.config import HepConnectionConfig
-from airflow_provider_hep.exceptions import HepAuthError, HepConfigError, HepError
-from airflow_provider_hep.hooks.transport import HepTransport, HepTransportError
+from airflow_provider_hep.exceptions import (
+    HepAuthError,
+    HepConfigError,
+    HepError,
+    HepTransportError,
+)
 from airflow_provider_hep.retry import DEFAULT_MAX_RETRIES
 
 if TYPE_CHECKING:
+    import requests
     from airflow.sdk import Connection
+
+    from airflow_provider_hep.hooks.hep_auth import HepAuth
+    from airflow_provider_hep.hooks.transport import HepTransport
+
+# requests (with urllib3 and charset_normalizer, ~30 ms) loads on the first call, not when a
+# DAG file or the triggerer imports this module; HepAuth, a requests AuthBase, loads on access.
+__all__ = ["HepAuth", "HepHook", "config_from_connection", "register_masks"]
+
+
+def __getattr__(name: str) -> Any:
+    """Load ``HepAuth`` (and so requests) only when it is used."""
+    if name == "HepAuth":
+        from airflow_provider_hep.hooks.hep_auth import HepAuth
+
+        return HepAuth
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 TEST_CONNECTION_TIMEOUT = 10.0
 
@@ -94,6 +114,8 @@ class HepHook(BaseHook):
     @cached_property
     def transport(self) -> HepTransport:
         """Return the I/O layer: keep-alive sessions, tokens, retries."""
+        from airflow_provider_hep.hooks.transport import HepTransport
+
         return HepTransport(
             self.config,
             max_retries=self.max_retries,
@@ -144,6 +166,8 @@ class HepHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Request one token, once, with a short timeout; report the outcome without secrets."""
+        from airflow_provider_hep.hooks.transport import HepTransport
+
         try:
             config = self.config
             transport = HepTransport(config, max_retries=0)
@@ -182,62 +206,3 @@ class HepHook(BaseHook):
         from airflow_provider_hep.hooks.form import legacy_form_widgets
 
         return legacy_form_widgets()
-
-
-class HepAuth(AuthBase):
-    """Give the stock ``HttpHook``/``HttpOperator``/``HttpSensor`` a fresh HEP token per request.
-
-    Use it as the operator's ``auth_type``: ``HttpOperator(..., auth_type=HepAuth)`` for the
-    default connection, or ``auth_type=HepAuth.for_connection("my_hep")``. The HTTP
-    connection then needs only the API host; the credentials come from the ``sap_hep``
-    connection, and no ``sap_hep`` setting is ever sent as a header.
-
-    ``HttpHook`` calls ``auth_type(login, password)`` when its HTTP connection has a login;
-    those two values are ignored.
-
-    :param hep_conn_id: the ``sap_hep`` connection id (keyword only).
-    """
-
-    def __init__(self, *http_credentials: Any, hep_conn_id: str = DEFAULT_CONN_ID) -> None:
-        if len(http_credentials) not in (0, 2):
-            raise HepConfigError(
-                "hep_conn_id", "pass the connection id as HepAuth(hep_conn_id='...')"
-            )
-        self.hep_conn_id = hep_conn_id
-        self._hook: HepHook | None = None
-
-    @classmethod
-    def for_connection(cls, hep_conn_id: str) -> Any:
-        """Return an ``auth_type`` factory bound to ``hep_conn_id``."""
-
-        def factory(*http_credentials: Any) -> HepAuth:
-            return cls(*http_credentials, hep_conn_id=hep_conn_id)
-
-        return factory
-
-    @property
-    def hook(self) -> HepHook:
-        """Return the HEP hook, created on first use."""
-        if self._hook is None:
-            self._hook = HepHook(self.hep_conn_id)
-        return self._hook
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self.hook.get_token().authorization
-        request.register_hook("response", self._replay_on_401)  # type: ignore[no-untyped-call]
-        return request
-
-    def _replay_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        """Replay a request once with a new token after a 401 (RFC 6750 §3.1)."""
-        if response.status_code != 401 or getattr(response.request, "_hep_replayed", False):
-            return response
-        self.hook.transport.policy.invalidate()
-        retry = response.request.copy()
-        retry.headers["Authorization"] = self.hook.get_token().authorization
-        retry._hep_replayed = True  # type: ignore[attr-defined]
-        response.content  # noqa: B018 - drain the body so the connection can be reused
-        response.close()
-        new_response = response.connection.send(retry, **kwargs)
-        new_response.history.append(response)
-        new_response.request = retry
-        return new_response

@@ -31,13 +31,13 @@ from airflow_provider_hep.auth import (
     TokenPolicy,
     basic_credentials,
     build_token_request,
+    credentials_of,
     excerpt,
     parse_token_response,
 )
 from airflow_provider_hep.config import HepConnectionConfig
-from airflow_provider_hep.exceptions import HepApiError, HepAuthError
+from airflow_provider_hep.exceptions import HepApiError, HepAuthError, HepTransportError
 from airflow_provider_hep.hooks.hep import config_from_connection
-from airflow_provider_hep.hooks.transport import HepTransportError, credentials_of
 from airflow_provider_hep.retry import (
     DEFAULT_MAX_RETRIES,
     Attempt,

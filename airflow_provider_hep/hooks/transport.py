@@ -21,15 +21,19 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_hep.auth import (
-    ClientCredentials,
     Token,
     TokenPolicy,
     build_token_request,
+    credentials_of,
     excerpt,
     parse_token_response,
 )
 from airflow_provider_hep.config import HepConnectionConfig, origin_of
-from airflow_provider_hep.exceptions import HepApiError, HepAuthError, HepError
+from airflow_provider_hep.exceptions import (
+    HepApiError,
+    HepAuthError,
+    HepTransportError,
+)
 from airflow_provider_hep.ratelimit import RateLimiter
 from airflow_provider_hep.retry import (
     DEFAULT_MAX_RETRIES,
@@ -45,26 +49,6 @@ from airflow_provider_hep.routing import REDIRECT_STATUSES, endpoint_url, redire
 log = logging.getLogger(__name__)
 _sleep: Callable[[float], None] = time.sleep  # patched by tests; never the retry logic itself
 _monotonic: Callable[[], float] = time.monotonic
-
-
-class HepTransportError(HepError):
-    """Report a request that got no HTTP answer: unreachable, timed out, reset or TLS failure."""
-
-    def __init__(self, message: str, failure: Failure | None = None) -> None:
-        self.failure = failure
-        super().__init__(message)
-
-
-def credentials_of(config: HepConnectionConfig) -> ClientCredentials:
-    """Return the token client's credentials for a connection config."""
-    return ClientCredentials(
-        token_url=config.auth_url,
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        client_auth=config.client_auth,
-        scope=config.scope,
-        extra_params=tuple(config.auth_params.items()),
-    )
 
 
 def classify(exc: requests.RequestException) -> Failure:

@@ -64,7 +64,7 @@ def final_failure(
 
 def _maybe_applied(exc: HepError, method: str) -> bool:
     """Tell whether a non-idempotent request may have been processed although it failed."""
-    from airflow_provider_hep.hooks.transport import HepTransportError
+    from airflow_provider_hep.exceptions import HepTransportError
     from airflow_provider_hep.retry import IDEMPOTENT_METHODS, Failure
 
     return (

@@ -23,9 +23,9 @@ from airflow_provider_hep.exceptions import (
     HepAuthError,
     HepConfigError,
     HepError,
+    HepTransportError,
 )
 from airflow_provider_hep.hooks.hep_async import HepAsyncHook
-from airflow_provider_hep.hooks.transport import HepTransportError
 from airflow_provider_hep.retry import DEFAULT_MAX_RETRIES, Failure
 from airflow_provider_hep.sealing import seal
 

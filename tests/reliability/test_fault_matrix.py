@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from hep_testing import WINDOW, WINDOW_END, ids_via_glob, ids_via_manifest, manifest
 
+from airflow_provider_hep.exceptions import HepTransportError
 from airflow_provider_hep.hooks import transport as transport_module
 from airflow_provider_hep.hooks.hep import HepHook
-from airflow_provider_hep.hooks.transport import HepTransportError
 
 pytestmark = pytest.mark.dags
 

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from hep_testing import WINDOW, WINDOW_END, ids_via_manifest
 
-from airflow_provider_hep.exceptions import HepConfigError
+from airflow_provider_hep.exceptions import HepConfigError, HepTransportError
 from airflow_provider_hep.hooks.hep import HepHook
 from airflow_provider_hep.hooks.hep_async import HepAsyncHook
-from airflow_provider_hep.hooks.transport import HepTransportError
 
 pytestmark = pytest.mark.dags
 

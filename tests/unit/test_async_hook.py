@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_hep.exceptions import HepApiError, HepAuthError, HepConfigError
+from airflow_provider_hep.exceptions import (
+    HepApiError,
+    HepAuthError,
+    HepConfigError,
+    HepTransportError,
+)
 from airflow_provider_hep.hooks import hep_async
 from airflow_provider_hep.hooks.hep_async import HepAsyncHook
-from airflow_provider_hep.hooks.transport import HepTransportError
 from airflow_provider_hep.retry import Failure
 
 CONN_ENV = "AIRFLOW_CONN_SAP_HEP_DEFAULT"

@@ -11,9 +11,14 @@ import json
 import pytest
 from hep_testing import events_of, export_job
 
-from airflow_provider_hep.exceptions import HepApiError, HepAuthError, HepConfigError, HepError
+from airflow_provider_hep.exceptions import (
+    HepApiError,
+    HepAuthError,
+    HepConfigError,
+    HepError,
+    HepTransportError,
+)
 from airflow_provider_hep.hooks import hep_async
-from airflow_provider_hep.hooks.transport import HepTransportError
 from airflow_provider_hep.retry import Failure
 from airflow_provider_hep.sealing import unseal
 from airflow_provider_hep.triggers.hep import (
