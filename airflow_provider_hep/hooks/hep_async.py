@@ -19,7 +19,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from airflow.sdk import BaseHook
@@ -37,17 +36,10 @@ from airflow_provider_hep.auth import (
 )
 from airflow_provider_hep.config import HepConnectionConfig
 from airflow_provider_hep.exceptions import HepApiError, HepAuthError, HepTransportError
+from airflow_provider_hep.exchange import Exchange, Step, tls_failure_message
 from airflow_provider_hep.hooks.hep import config_from_connection
-from airflow_provider_hep.retry import (
-    DEFAULT_MAX_RETRIES,
-    Attempt,
-    Failure,
-    Target,
-    backoff_delay,
-    is_retryable,
-    parse_retry_after,
-)
-from airflow_provider_hep.routing import REDIRECT_STATUSES, endpoint_url, redirect_target
+from airflow_provider_hep.retry import DEFAULT_MAX_RETRIES, Failure, Target
+from airflow_provider_hep.routing import endpoint_url
 
 log = logging.getLogger(__name__)
 _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # patched by tests
@@ -223,26 +215,25 @@ class HepAsyncHook(BaseHook):
         session = await self._setup()
         request = build_token_request(session.credentials)
         limit = self.max_retries if retries is None else retries
-        attempt_no = 0
+        exchange = Exchange(Target.TOKEN, "POST", request.url, limit)
         while True:
             try:
                 resp = await session.client.post(
                     request.url, data=request.form, headers=request.headers, timeout=session.timeout
                 )
             except httpx.TransportError as exc:
-                attempt = Attempt(Target.TOKEN, "POST", failure=self._failure(exc, request.url))
-                if attempt_no < limit and is_retryable(attempt):
-                    attempt_no = await self._wait(attempt_no, None)
+                if exchange.after_no_answer(self._failure(exc, request.url)) is Step.RETRY:
+                    await self._wait(exchange)
                     continue
-                raise HepAuthError(
-                    f"token endpoint {session.config.auth_url} unreachable: {describe(exc)}"
-                ) from None
+                raise HepAuthError(exchange.no_answer_message(describe(exc))) from None
             try:
                 return parse_token_response(resp.status_code, resp.content, now=_monotonic())
             except HepAuthError as exc:
-                attempt = Attempt(Target.TOKEN, "POST", status=resp.status_code)
-                if attempt_no < limit and is_retryable(attempt) and exc.retryable:
-                    attempt_no = await self._wait(attempt_no, _retry_after(resp))
+                step = exchange.after_token_error(
+                    resp.status_code, resp.headers, retryable=exc.retryable, now=time.time()
+                )
+                if step is Step.RETRY:
+                    await self._wait(exchange)
                     continue
                 raise
 
@@ -273,91 +264,65 @@ class HepAsyncHook(BaseHook):
         """
         session = await self._setup()
         config = session.config
-        url = self.url_for(endpoint)
-        method = method.upper()
         all_headers = {**config.headers, **(headers or {})}
-        keyed = bool(self.idempotency_key and self.idempotency_key in all_headers)
         # requests drops None-valued query parameters; httpx would send "key=". Match the sync hook.
         query = {k: v for k, v in (params or {}).items() if v is not None} or None
-        attempt_no, reauthenticated, redirects = 0, False, 0
+        exchange = Exchange(
+            Target.API,
+            method,
+            self.url_for(endpoint),
+            self.max_retries,
+            params=query,
+            json=json,
+            data=data,
+            idempotency_key=bool(self.idempotency_key and self.idempotency_key in all_headers),
+        )
         while True:
             all_headers["Authorization"] = (await self.get_token()).authorization
             try:
-                resp = await self._send(session, method, url, query, json, data, all_headers)
+                resp = await self._send(session, exchange, all_headers)
             except httpx.TransportError as exc:
-                failure = self._failure(exc, url)
-                attempt = Attempt(Target.API, method, failure=failure, idempotency_key=keyed)
-                if attempt_no < self.max_retries and is_retryable(attempt):
-                    attempt_no = await self._wait(attempt_no, None)
+                failure = self._failure(exc, exchange.url)
+                if exchange.after_no_answer(failure) is Step.RETRY:
+                    await self._wait(exchange)
                     continue
                 raise HepTransportError(
-                    f"{method} {urlsplit(url).path} failed after {attempt_no + 1} attempt(s): "
-                    f"{describe(exc)}",
-                    failure,
+                    exchange.no_answer_message(describe(exc)), failure
                 ) from None
-            status = resp.status_code
-            if status == 401 and not reauthenticated:
-                # RFC 6750 §3.1 invalid_token: the token expired or was revoked; one new token.
-                reauthenticated = True
-                session.policy.invalidate()
-                continue
-            if status in REDIRECT_STATUSES and resp.headers.get("Location"):
-                redirects += 1
-                url = redirect_target(
-                    url, resp.headers["Location"], status=status, method=method, redirects=redirects
-                )
-                if status == 303:
-                    method, json, data = "GET", None, None
-                query = None
-                continue
-            if status < 400:
+            step = exchange.after_answer(resp.status_code, resp.headers, now=time.time())
+            if step is Step.DONE:
                 return resp
-            attempt = Attempt(
-                Target.API,
-                method,
-                status=status,
-                retry_after=_retry_after(resp),
-                idempotency_key=keyed,
-            )
-            if attempt_no < self.max_retries and is_retryable(attempt):
-                attempt_no = await self._wait(attempt_no, attempt.retry_after)
-                continue
-            body = excerpt(resp.content) if resp.content else ""
-            raise HepApiError(status, method, urlsplit(url).path, body)
+            if step is Step.REAUTHENTICATE:
+                session.policy.invalidate()
+            elif step is Step.RETRY:
+                await self._wait(exchange)
+            elif step is Step.FAIL:
+                body = excerpt(resp.content) if resp.content else ""
+                raise HepApiError(resp.status_code, exchange.method, exchange.path, body)
 
     @staticmethod
     async def _send(
-        session: _Session,
-        method: str,
-        url: str,
-        query: Mapping[str, Any] | None,
-        json: Any,
-        data: Any,
-        headers: Mapping[str, str],
+        session: _Session, exchange: Exchange, headers: Mapping[str, str]
     ) -> httpx.Response:
         # httpx takes raw text or bytes as ``content`` and a mapping as form ``data``.
+        data = exchange.data
         raw = data if isinstance(data, str | bytes) else None
         form = None if raw is not None else data
         return await session.client.request(
-            method,
-            url,
-            params=query,
-            json=json,
+            exchange.method,
+            exchange.url,
+            params=exchange.params,
+            json=exchange.json,
             data=form,
             content=raw,
             headers=headers,
             timeout=session.timeout,
         )
 
-    async def _wait(self, attempt_no: int, retry_after: float | None) -> int:
-        attempt_no += 1
+    async def _wait(self, exchange: Exchange) -> None:
         self.retries += 1
-        delay = backoff_delay(attempt_no, retry_after)
-        log.info(
-            "Retrying HEP request in %.1f s (retry %d of %d).", delay, attempt_no, self.max_retries
-        )
-        await _sleep(delay)
-        return attempt_no
+        log.info("%s", exchange.retry_note)
+        await _sleep(exchange.delay)
 
     @staticmethod
     def _failure(exc: httpx.TransportError, url: str) -> Failure:
@@ -367,15 +332,6 @@ class HepAsyncHook(BaseHook):
         while cause is not None and id(cause) not in seen:
             seen.add(id(cause))
             if isinstance(cause, ssl.SSLCertVerificationError):
-                raise HepTransportError(
-                    f"TLS verification failed for {urlsplit(url).hostname}: the server's "
-                    "certificate is not trusted. If it is signed by a private CA, set the "
-                    "connection's ca_bundle to that CA (a file path or the PEM text).",
-                    Failure.CONNECT,
-                ) from None
+                raise HepTransportError(tls_failure_message(url), Failure.CONNECT) from None
             cause = cause.__cause__ or cause.__context__
         return classify(exc)
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    return parse_retry_after(resp.headers.get("Retry-After"), now=time.time())

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -34,17 +33,10 @@ from airflow_provider_hep.exceptions import (
     HepAuthError,
     HepTransportError,
 )
+from airflow_provider_hep.exchange import Exchange, Step, tls_failure_message
 from airflow_provider_hep.ratelimit import RateLimiter
-from airflow_provider_hep.retry import (
-    DEFAULT_MAX_RETRIES,
-    Attempt,
-    Failure,
-    Target,
-    backoff_delay,
-    is_retryable,
-    parse_retry_after,
-)
-from airflow_provider_hep.routing import REDIRECT_STATUSES, endpoint_url, redirect_target
+from airflow_provider_hep.retry import DEFAULT_MAX_RETRIES, Failure, Target
+from airflow_provider_hep.routing import endpoint_url
 
 log = logging.getLogger(__name__)
 _sleep: Callable[[float], None] = time.sleep  # patched by tests; never the retry logic itself
@@ -158,7 +150,7 @@ class HepTransport:
         """Request a new token, retrying only 5xx answers and transport failures."""
         request = build_token_request(self.credentials)
         limit = self.max_retries if retries is None else retries
-        attempt_no = 0
+        exchange = Exchange(Target.TOKEN, "POST", request.url, limit)
         while True:
             self._throttle()
             try:
@@ -171,20 +163,18 @@ class HepTransport:
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
-                failure = self._raise_if_tls(exc, request.url)
-                attempt = Attempt(Target.TOKEN, "POST", failure=failure)
-                if attempt_no < limit and is_retryable(attempt):
-                    attempt_no = self._wait(attempt_no, None)
+                if exchange.after_no_answer(self._raise_if_tls(exc, request.url)) is Step.RETRY:
+                    self._wait(exchange)
                     continue
-                raise HepAuthError(
-                    f"token endpoint {self.config.auth_url} unreachable: {_describe(exc)}"
-                ) from None
+                raise HepAuthError(exchange.no_answer_message(_describe(exc))) from None
             try:
                 return parse_token_response(resp.status_code, resp.content, now=_monotonic())
             except HepAuthError as exc:
-                attempt = Attempt(Target.TOKEN, "POST", status=resp.status_code)
-                if attempt_no < limit and is_retryable(attempt) and exc.retryable:
-                    attempt_no = self._wait(attempt_no, self._retry_after(resp))
+                step = exchange.after_token_error(
+                    resp.status_code, resp.headers, retryable=exc.retryable, now=time.time()
+                )
+                if step is Step.RETRY:
+                    self._wait(exchange)
                     continue
                 raise
 
@@ -205,65 +195,52 @@ class HepTransport:
         raise_for_status: bool = True,
     ) -> requests.Response:
         """Send one API request: a fresh token per attempt, retries, one 401 replay."""
-        method = method.upper()
         all_headers = {**self.config.headers, **(headers or {})}
-        keyed = bool(self.idempotency_key and self.idempotency_key in all_headers)
-        attempt_no, reauthenticated, redirects = 0, False, 0
+        exchange = Exchange(
+            Target.API,
+            method,
+            url,
+            self.max_retries,
+            params=params,
+            json=json,
+            data=data,
+            idempotency_key=bool(self.idempotency_key and self.idempotency_key in all_headers),
+            raise_for_status=raise_for_status,
+        )
         while True:
-            token = self.token()
-            all_headers["Authorization"] = token.authorization
+            all_headers["Authorization"] = self.token().authorization
             self._throttle()
             try:
                 resp = self.session().request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=data,
+                    exchange.method,
+                    exchange.url,
+                    params=exchange.params,
+                    json=exchange.json,
+                    data=exchange.data,
                     headers=all_headers,
                     timeout=self._timeout(None),
                     verify=self.verify,
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
-                failure = self._raise_if_tls(exc, url)
-                attempt = Attempt(Target.API, method, failure=failure, idempotency_key=keyed)
-                if attempt_no < self.max_retries and is_retryable(attempt):
-                    attempt_no = self._wait(attempt_no, None)
+                failure = self._raise_if_tls(exc, exchange.url)
+                if exchange.after_no_answer(failure) is Step.RETRY:
+                    self._wait(exchange)
                     continue
                 raise HepTransportError(
-                    f"{method} {urlsplit(url).path} failed after {attempt_no + 1} attempt(s): "
-                    f"{_describe(exc)}",
-                    failure,
+                    exchange.no_answer_message(_describe(exc)), failure
                 ) from None
-            status = resp.status_code
-            if status == 401 and not reauthenticated:
-                # RFC 6750 §3.1 invalid_token: the token expired or was revoked; one new token.
-                reauthenticated = True
-                self.policy.invalidate()
-                continue
-            if status in REDIRECT_STATUSES and resp.headers.get("Location"):
-                redirects += 1
-                url = redirect_target(
-                    url, resp.headers["Location"], status=status, method=method, redirects=redirects
-                )
-                if status == 303:
-                    method, json, data = "GET", None, None
-                params = None
-                continue
-            if status < 400 or not raise_for_status:
+            step = exchange.after_answer(resp.status_code, resp.headers, now=time.time())
+            if step is Step.DONE:
                 return resp
-            attempt = Attempt(
-                Target.API,
-                method,
-                status=status,
-                retry_after=self._retry_after(resp),
-                idempotency_key=keyed,
-            )
-            if attempt_no < self.max_retries and is_retryable(attempt):
-                attempt_no = self._wait(attempt_no, attempt.retry_after)
-                continue
-            raise HepApiError(status, method, urlsplit(url).path, error_excerpt(resp))
+            if step is Step.REAUTHENTICATE:
+                self.policy.invalidate()
+            elif step is Step.RETRY:
+                self._wait(exchange)
+            elif step is Step.FAIL:
+                raise HepApiError(
+                    resp.status_code, exchange.method, exchange.path, error_excerpt(resp)
+                )
 
     def _throttle(self) -> None:
         if self.limiter is not None:
@@ -275,28 +252,14 @@ class HepTransport:
         read = override if override is not None else self.config.timeout
         return (min(10.0, read), read)
 
-    def _wait(self, attempt_no: int, retry_after: float | None) -> int:
-        attempt_no += 1
+    def _wait(self, exchange: Exchange) -> None:
         self.retries += 1
-        delay = backoff_delay(attempt_no, retry_after)
-        log.info(
-            "Retrying HEP request in %.1f s (retry %d of %d).", delay, attempt_no, self.max_retries
-        )
-        _sleep(delay)
-        return attempt_no
-
-    @staticmethod
-    def _retry_after(resp: requests.Response) -> float | None:
-        return parse_retry_after(resp.headers.get("Retry-After"), now=time.time())
+        log.info("%s", exchange.retry_note)
+        _sleep(exchange.delay)
 
     def _raise_if_tls(self, exc: requests.RequestException, url: str) -> Failure:
         if isinstance(exc, requests.exceptions.SSLError):
-            raise HepTransportError(
-                f"TLS verification failed for {urlsplit(url).hostname}: the server's certificate "
-                "is not trusted. If it is signed by a private CA, set the connection's ca_bundle "
-                "to that CA (a file path or the PEM text).",
-                Failure.CONNECT,
-            ) from None
+            raise HepTransportError(tls_failure_message(url), Failure.CONNECT) from None
         return classify(exc)
 
 

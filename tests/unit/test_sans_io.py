@@ -12,6 +12,7 @@ SANS_IO = [
     "checks",
     "config",
     "exceptions",
+    "exchange",
     "pagination",
     "ratelimit",
     "retry",
