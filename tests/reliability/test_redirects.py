@@ -25,12 +25,13 @@ CODES = [301, 302, 303, 307, 308]
 
 
 class Capture(ThreadingHTTPServer):
-    """Record the headers of every request; answer 200 with a small JSON body."""
+    """Record the headers of every request; answer ``status`` (200) with a small JSON body."""
 
     daemon_threads = True
 
     def __init__(self) -> None:
         self.seen: list[dict[str, str]] = []
+        self.status = 200
         super().__init__(("127.0.0.1", 0), CaptureHandler)
 
     def url(self, host: str = "127.0.0.1") -> str:
@@ -43,7 +44,7 @@ class CaptureHandler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         self.server.seen.append({k.lower(): v for k, v in self.headers.items()})
         body = b'{"captured": true}'
-        self.send_response(200)
+        self.send_response(self.server.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -119,6 +120,36 @@ def test_hep_auth_on_a_plain_requests_session_drops_the_token_on_a_cross_host_re
     assert "authorization" not in capture.seen[0]
     issued = set(sandbox.stats["tokens"])
     assert not any(token in json.dumps(capture.seen) for token in issued)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_hep_auth_never_replays_a_token_to_another_host_that_answers_401(sandbox, capture, code):
+    # The foreign host answers 401: HepAuth's replay hook sees that response, and must not
+    # answer it with a fresh token (the redirect left the API host).
+    capture.status = 401
+    session = requests.Session()
+    session.trust_env = False
+    answer = session.get(
+        f"{sandbox.base_url}/redirect",
+        params={"to": capture.url(), "code": str(code)},
+        auth=HepAuth(),
+        timeout=10,
+    )
+    assert answer.status_code == 401
+    assert len(capture.seen) == 1  # one request, no replay
+    assert "authorization" not in capture.seen[0]
+    issued = set(sandbox.stats["tokens"])
+    assert len(issued) == 1  # the one the API host got; none fetched for the replay
+    assert not any(token in json.dumps(capture.seen) for token in issued)
+
+
+def test_hep_auth_refuses_a_request_to_another_host_before_fetching_a_token(sandbox, capture):
+    session = requests.Session()
+    session.trust_env = False
+    with pytest.raises(HepApiError, match=r"only to the 'sap_hep_default' connection's API host"):
+        session.get(capture.url(), auth=HepAuth(), timeout=10)
+    assert capture.seen == []
+    assert sandbox.stats["tokens"] == []
 
 
 def test_a_redirect_back_to_the_api_host_is_followed_with_a_new_token(sandbox):
