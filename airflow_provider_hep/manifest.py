@@ -47,9 +47,14 @@ def write_manifest(destination: Any, manifest: dict[str, Any]) -> None:
             handle.write(payload)
         return
     temp = destination / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
-    with temp.open("wb") as handle:
-        handle.write(payload)
-    temp.fs.mv(str(temp.path), str(target.path))
+    try:
+        with temp.open("wb") as handle:
+            handle.write(payload)
+        temp.fs.mv(str(temp.path), str(target.path))
+    except BaseException:
+        if temp.exists():  # a full disk or a kill mid-write: leave no stray file behind
+            temp.unlink()
+        raise
 
 
 def read_manifest(destination: Any) -> dict[str, Any] | None:
@@ -62,8 +67,22 @@ def read_manifest(destination: Any) -> dict[str, Any] | None:
     return data
 
 
-def remove_superseded(destination: Any, current: str | None) -> list[str]:
-    """Delete every run prefix except ``current``; return the names removed."""
+def remove_superseded(destination: Any, current: str) -> list[str]:
+    """Delete every run prefix except ``current``, if the manifest names it; return the names.
+
+    The committed manifest is read back first: when another attempt of the same interval (a
+    zombie try, or a second run) committed after this one, its parts are the current data and
+    nothing is deleted; its own cleanup removes this attempt's prefix.
+    """
+    committed = read_manifest(destination)
+    if committed is None or committed.get("run") != current:
+        log.warning(
+            "Not removing superseded runs: the manifest now names run %r, not %r (another "
+            "attempt of this interval committed after this one).",
+            None if committed is None else committed.get("run"),
+            current,
+        )
+        return []
     runs = destination / RUNS
     if not runs.exists():
         return []

@@ -42,8 +42,9 @@ def final_failure(
     """Return an ``AirflowFailException`` when retrying the task cannot fix ``exc``, else None.
 
     Final: a rejected client (``invalid_client``, ``unauthorized_client``), 403, 404 (unless
-    a sensor waits for the resource to appear), and a POST or PATCH whose answer was lost
-    after it was sent: HEP may have applied it, and a task retry would apply it twice.
+    a sensor waits for the resource to appear), and a POST or PATCH that HEP may have applied
+    although it failed (its answer was lost after sending, or it got a 500, 502 or 504): a
+    task retry would apply it twice.
     Everything else may be transient.
     """
     if isinstance(exc, HepAuthError) and exc.error in FINAL_AUTH_ERRORS:
@@ -54,7 +55,7 @@ def final_failure(
         hint = "the endpoint or resource does not exist"
     elif _maybe_applied(exc, method):
         hint = (
-            "the request was sent but its answer was lost, so HEP may have applied it; check "
+            "the request reached HEP and may have been applied although it failed; check "
             "before running it again"
         )
     else:
@@ -62,16 +63,21 @@ def final_failure(
     return AirflowFailException(f"{exc} - retrying cannot fix this ({hint}), so no retries.")
 
 
+MAYBE_APPLIED_STATUSES = frozenset({500, 502, 504})
+
+
 def _maybe_applied(exc: HepError, method: str) -> bool:
     """Tell whether a non-idempotent request may have been processed although it failed."""
     from airflow_provider_hep.exceptions import HepTransportError
     from airflow_provider_hep.retry import IDEMPOTENT_METHODS, Failure
 
-    return (
-        isinstance(exc, HepTransportError)
-        and exc.failure in (Failure.READ_TIMEOUT, Failure.BROKEN)
-        and method.upper() not in IDEMPOTENT_METHODS
-    )
+    if method.upper() in IDEMPOTENT_METHODS:
+        return False
+    if isinstance(exc, HepTransportError):
+        return exc.failure in (Failure.READ_TIMEOUT, Failure.BROKEN)
+    # An error or a gateway's "no answer in time" after the request was sent: HEP may have
+    # applied it. (429, and 503 with Retry-After, mean it was not; the hook retries those.)
+    return isinstance(exc, HepApiError) and exc.status in MAYBE_APPLIED_STATUSES
 
 
 def raise_for_hep_error(

@@ -129,7 +129,9 @@ class HepSyncOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Fetch, write, commit; return the manifest (never records)."""
+        from airflow_provider_hep.exceptions import HepError
         from airflow_provider_hep.hooks.hep import HepHook
+        from airflow_provider_hep.operators.hep import raise_for_hep_error
 
         self._validate()
         window = self._window(context)
@@ -147,8 +149,11 @@ class HepSyncOperator(BaseOperator):
             stats = self._fetch_and_write(hook, window, run_folder)
             manifest = self._manifest(window, run_name, stats, started, hook)
             write_manifest(destination, manifest)
-        except BaseException:
+        except BaseException as exc:
             remove_tree(run_folder)  # nothing committed: the previous manifest still rules
+            if isinstance(exc, HepError):
+                # invalid_client, 403, 404: no task retry can fix these; fail at once.
+                raise_for_hep_error(exc)
             raise
         finally:
             hook.close()

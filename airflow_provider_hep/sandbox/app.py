@@ -21,6 +21,9 @@ _LATE = frozenset({"delay", "reset", "malformed"})
 _MALFORMED = b'{"value": [{"id": "PAT-0000001", "lastModified": 2026-01-01T00:00:00Z'
 
 
+_ERROR_CODES = {403: "Forbidden", 404: "NotFound", 429: "TooManyRequests"}
+
+
 def _retry_after(fault: Fault) -> list[tuple[str, str]]:
     """Build the Retry-After header; an HTTP-date is about one second ahead of real time."""
     if fault.retry_after is None:
@@ -80,7 +83,7 @@ class SandboxApp:
                 self.state.tokens.revoke_all()
             elif fault.kind in STATUS_KINDS:
                 status = int(fault.kind)
-                code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
+                code = _ERROR_CODES.get(status, "ServiceUnavailable")
                 error = odata_error(status, code, f"injected fault {fault.kind}")
                 error.headers += _retry_after(fault)
                 return error

@@ -27,7 +27,7 @@ import random
 import threading
 from dataclasses import dataclass, field, fields
 
-STATUS_KINDS = frozenset({"429", "500", "502", "503", "504"})
+STATUS_KINDS = frozenset({"403", "404", "429", "500", "502", "503", "504"})
 PRE_KINDS = STATUS_KINDS | {"revoke"}
 POST_KINDS = frozenset({"delay", "reset", "malformed", "foreign_next", "modify"})
 TOKEN_KINDS = frozenset({"token_fail"})

@@ -282,6 +282,44 @@ def test_a_persistent_fault_fails_cleanly_keeping_the_previous_output(
     assert patient_events() == events + 1
 
 
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("403:path=/api/v1/patients:every=1", r"HEP API answered 403 to GET /api/v1/patients"),
+        ("404:path=/api/v1/patients:every=1", r"HEP API answered 404 to GET /api/v1/patients"),
+    ],
+    ids=["403", "404"],
+)
+def test_a_fault_no_retry_can_fix_fails_the_sync_at_once_keeping_the_output(
+    example, sandbox, tmp_path, no_waits, spec, error, capfd
+):
+    assert run_example(example, tmp_path).state == "success"
+    patients = folder(tmp_path, "patients")
+    before = snapshot(patients)
+    sandbox.set_faults(spec)
+    failed = run_example(example, tmp_path)
+    assert tries(failed) == {0: ("failed", 1), 1: ("success", 1)}  # retries=2, none used
+    output = "".join(capfd.readouterr())
+    assert re.search(error + r".*retrying cannot fix this", output)
+    assert snapshot(patients) == before
+
+
+def test_a_rejected_client_fails_every_sync_task_at_once(
+    example, sandbox, tmp_path, no_waits, monkeypatch, capfd
+):
+    conn = json.loads(sandbox.conn_json())
+    conn["password"] = "not-the-secret-8152"
+    monkeypatch.setenv("AIRFLOW_CONN_SAP_HEP_DEFAULT", json.dumps(conn))
+    failed = run_example(example, tmp_path)
+    assert tries(failed) == {0: ("failed", 1), 1: ("failed", 1)}
+    output = "".join(capfd.readouterr())
+    assert "invalid_client" in output
+    assert "check the connection's Client ID and Client Secret" in output
+    assert "not-the-secret-8152" not in output
+    assert sandbox.stats["requests_by_path"].get("/api/v1/patients", 0) == 0
+    assert not list(tmp_path.rglob("part-*"))
+
+
 # --- A POST whose answer times out is applied once --------------------------------------------
 
 
@@ -314,6 +352,22 @@ def test_the_post_operator_is_not_retried_by_airflow_after_a_timed_out_answer(
     states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
     assert states["post_message"] == ("failed", 1)  # ...but never this POST after a timeout
     assert sandbox.stats["writes_applied"] == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_the_post_operator_is_not_retried_by_airflow_after_a_gateway_error(
+    load_dag, sandbox, sleeps, status
+):
+    # A 5xx after sending (a gateway timing out, a crash after the write) may mean HEP applied
+    # the POST: neither the hook nor Airflow sends it again.
+    sandbox.set_faults(f"{status}:path=/api/v1/messages:method=POST:max=1")
+    dag = load_dag("hep_api_calls.py", "hep_api_calls")
+    assert dag.get_task("post_message").retries == 2
+    run = dag.test(logical_date=WINDOW_END, mark_success_pattern="start_export|wait_for_export")
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert states["post_message"] == ("failed", 1)
+    assert sandbox.stats["requests_by_path"].get("/api/v1/messages", 0) == 1
+    assert sleeps == []
 
 
 def test_a_post_with_an_idempotency_key_is_retried_and_applied_once(sandbox, monkeypatch, sleeps):

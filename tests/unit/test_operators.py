@@ -383,17 +383,28 @@ def test_the_deferred_sensor_turns_events_into_poke_mode_outcomes():
 
 
 def test_a_post_whose_answer_was_lost_fails_without_task_retries():
-    from airflow_provider_hep.hooks.transport import HepTransportError
+    from airflow_provider_hep.exceptions import HepTransportError
     from airflow_provider_hep.operators.hep import final_failure
     from airflow_provider_hep.retry import Failure
 
     lost = HepTransportError(
         "POST /api/v1/messages failed after 1 attempt(s)", Failure.READ_TIMEOUT
     )
-    assert "may have applied it" in str(final_failure(lost, method="POST"))
+    assert "may have been applied" in str(final_failure(lost, method="POST"))
     assert final_failure(lost, method="GET") is None
     refused = HepTransportError("POST /api/v1/messages failed", Failure.CONNECT)
     assert final_failure(refused, method="POST") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "final"), [(500, True), (502, True), (504, True), (503, False), (429, False)]
+)
+def test_a_post_that_may_have_been_applied_by_a_5xx_fails_without_task_retries(status, final):
+    from airflow_provider_hep.operators.hep import final_failure
+
+    answered = HepApiError(status, "POST", "/api/v1/messages", "")
+    assert (final_failure(answered, method="POST") is not None) is final
+    assert final_failure(answered, method="PUT") is None  # idempotent: a retry is safe
 
 
 def test_sealed_bodies_open_only_with_the_deployments_fernet_key(monkeypatch):

@@ -62,8 +62,22 @@ def test_superseded_runs_are_removed_and_the_current_one_kept(folder, tmp_path):
     for name in ("old-try1", "old-try2", "current-try1"):
         (tmp_path / "_runs" / name).mkdir(parents=True)
         (tmp_path / "_runs" / name / "part-00000.jsonl").write_text("{}\n")
+    write_manifest(folder, {"run": "current-try1"})
     assert sorted(remove_superseded(folder, "current-try1")) == ["old-try1", "old-try2"]
     assert [p.name for p in (tmp_path / "_runs").iterdir()] == ["current-try1"]
+
+
+def test_an_attempt_overtaken_by_a_later_commit_deletes_nothing(folder, tmp_path, caplog):
+    # Try 1 (a zombie) committed, then try 2 committed over it: try 1's cleanup must not
+    # delete try 2's parts, which the manifest now names.
+    for name in ("run-try1", "run-try2"):
+        (tmp_path / "_runs" / name).mkdir(parents=True)
+        (tmp_path / "_runs" / name / "part-00000.jsonl").write_text("{}\n")
+    write_manifest(folder, {"run": "run-try2"})
+    assert remove_superseded(folder, "run-try1") == []
+    assert sorted(p.name for p in (tmp_path / "_runs").iterdir()) == ["run-try1", "run-try2"]
+    assert "the manifest now names run 'run-try2', not 'run-try1'" in caplog.text
+    assert sorted(remove_superseded(folder, "run-try2")) == ["run-try1"]
 
 
 def test_run_prefixes_are_path_safe():
