@@ -60,6 +60,7 @@ class FetchedPage:
     number: int
     slice_index: int
     path: str
+    truncated: bool = False  # the last page max_pages allowed, and the server had more
 
 
 def plan_params(
@@ -166,7 +167,9 @@ def _walk(
             url=resp.url, status=resp.status_code, headers=resp.headers, body=body
         )
         page: Page = walker.advance(request, response)
-        yield FetchedPage(page.records, page.total, number, slice_index, path)
+        yield FetchedPage(
+            page.records, page.total, number, slice_index, path, truncated=walker.truncated
+        )
         request = page.next
 
 

@@ -58,7 +58,8 @@ class HepSyncOperator(BaseOperator):
     :param lookback: widen the window's start by this much, for records that arrive late.
     :param format: ``jsonl`` or ``jsonl.gz``.
     :param max_concurrency: slices of the window fetched in parallel (1 = sequential).
-    :param max_pages: cap on pages per slice (a safety net; stops cleanly).
+    :param max_pages: cap on pages per slice, a safety net against runaway paging: a slice
+        that needs more fails the task and nothing is committed (never a partial window).
     :param primary_key: drop later duplicates of this field within the window.
     :param part_records: the most records in one part file.
     :param count_check: ``warn`` (default), ``fail`` or ``off`` when the API's reported total
@@ -199,6 +200,17 @@ class HepSyncOperator(BaseOperator):
             )
         return start - self.lookback, end
 
+    def _refuse_truncated(self, page: Any) -> None:
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        where = f"slice {page.slice_index + 1} of " if int(self.max_concurrency) > 1 else ""
+        raise AirflowFailException(
+            f"max_pages={self.max_pages} reached on page {page.number} of {where}{page.path} "
+            "with more pages to come: the window would be synced only in part, so nothing was "
+            "committed and the previous output stands. Raise max_pages (or leave it unset), or "
+            "sync shorter windows."
+        )
+
     def _destination(self) -> Any:
         from airflow.sdk import ObjectStoragePath
 
@@ -228,6 +240,8 @@ class HepSyncOperator(BaseOperator):
         )
         duplicates = 0
         for page in pages:
+            if page.truncated:
+                self._refuse_truncated(page)
             records = page.records
             if v2:
                 records = [convert_odata_v2_dates(r) if isinstance(r, dict) else r for r in records]

@@ -191,3 +191,31 @@ def test_count_reconciliation_fails_or_warns_when_records_went_missing(
     assert task_states(run) == {0: "failed", 1: "success"}
     assert not (tmp_path / "fail" / "_manifest.json").exists()
     assert manifest(tmp_path / "warn")["reported_total"] > manifest(tmp_path / "warn")["records"]
+
+
+def test_a_window_longer_than_max_pages_fails_at_once_and_keeps_the_previous_output(
+    load_dag, sandbox, monkeypatch, tmp_path
+):
+    # 115-ish records of the window in pages of 100: max_pages=1 would leave a partial window.
+    truth = sandbox.truth("patients", *WINDOW)["current"]
+    assert len(truth) > 100
+    capped = {"endpoint": "patients", "destination": str(tmp_path / "capped")}
+    assert task_states(run_cases(load_dag, monkeypatch, [capped])) == {0: "success"}
+    before = {p: p.read_bytes() for p in (tmp_path / "capped").rglob("*") if p.is_file()}
+
+    run = run_cases(
+        load_dag,
+        monkeypatch,
+        [
+            {**capped, "max_pages": 1},
+            {**capped, "destination": str(tmp_path / "ample"), "max_pages": 2},
+        ],
+        retries=2,
+    )
+    tries = {ti.map_index: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert tries == {0: ("failed", 1), 1: ("success", 1)}  # retries=2, none used: it is final
+    after = {p: p.read_bytes() for p in (tmp_path / "capped").rglob("*") if p.is_file()}
+    assert after == before  # nothing committed, no stray part left
+    assert sorted(ids_via_manifest(tmp_path / "capped")) == truth
+    assert sorted(ids_via_manifest(tmp_path / "ample")) == truth
+    assert manifest(tmp_path / "ample")["pages"] == 2
