@@ -185,9 +185,10 @@ def _error_from_payload(status: int, payload: Any) -> HepAuthError:
             status=status,
         )
     description = description if isinstance(description, str) else None
-    detail = f" ({description[:EXCERPT_CHARS]})" if description else ""
+    # Both are the server's words: one line, short, any credential in them hidden.
+    detail = f" ({excerpt(description)})" if description else ""
     return HepAuthError(
-        f"token endpoint refused the request: {error}{detail} [HTTP {status}]",
+        f"token endpoint refused the request: {excerpt(error, 64)}{detail} [HTTP {status}]",
         error=error,
         description=description,
         status=status,

@@ -273,7 +273,9 @@ def _parse_timeout(extras: Mapping[str, Any]) -> float:
     except (TypeError, ValueError, OverflowError):
         raise HepConfigError("timeout", f"{value!r} is not a number of seconds") from None
     if not 0 < seconds <= 3600:
-        raise HepConfigError("timeout", f"{value!r} must be between 0 and 3600 seconds")
+        raise HepConfigError(
+            "timeout", f"{value!r} must be more than 0 and at most 3600 seconds, e.g. 30"
+        )
     return seconds
 
 

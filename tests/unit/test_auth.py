@@ -110,6 +110,19 @@ def test_rfc6749_error_bodies_become_hep_auth_errors(code):
     assert not info.value.retryable
 
 
+def test_an_error_description_is_shown_short_on_one_line_with_credentials_hidden():
+    description = "bad request:\n client_secret=s3cr3t-value access_token: tok-123 " + "x" * 500
+    body = json.dumps({"error": "invalid_request", "error_description": description}).encode()
+    with pytest.raises(HepAuthError) as info:
+        parse_token_response(400, body, now=0)
+    message = str(info.value)
+    assert "s3cr3t-value" not in message
+    assert "tok-123" not in message
+    assert "client_secret=***" in message
+    assert "\n" not in message
+    assert len(message) < 300
+
+
 def test_a_non_json_answer_reports_status_and_a_short_excerpt():
     page = b"<html><body>" + b"Service Unavailable " * 100 + b"</body></html>"
     with pytest.raises(

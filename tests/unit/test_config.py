@@ -80,7 +80,7 @@ def test_pem_text_is_accepted_as_ca_bundle():
         ({"headers": "[1]"}, "headers", "must be a JSON object"),
         ({"headers": {"X": {"nested": 1}}}, "headers", "values must be strings"),
         ({"timeout": "soon"}, "timeout", "not a number"),
-        ({"timeout": -1}, "timeout", "between 0 and 3600"),
+        ({"timeout": -1}, "timeout", "more than 0 and at most 3600"),
         ({"verify": "maybe"}, "verify", "not a boolean"),
         ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle", "neither PEM text nor a readable file"),
         (

@@ -269,6 +269,42 @@ def test_test_connection_reports_the_token_lifetime(hep):
     )
 
 
+def test_test_connection_makes_one_attempt_even_when_the_failure_is_retryable(
+    httpserver, monkeypatch, sleeps
+):
+    # A Test button must answer at once: a 503 that get_token() would retry is reported as is.
+    httpserver.expect_request("/oauth/token").respond_with_json(
+        {"error": "temporarily_unavailable"}, status=503
+    )
+    conn = {
+        "conn_type": "sap_hep",
+        "host": httpserver.url_for("/api"),
+        "login": "c",
+        "password": SECRET,
+        "extra": {"auth_url": httpserver.url_for("/oauth/token")},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SAP_HEP_DEFAULT", json.dumps(conn))
+    ok, message = HepHook().test_connection()
+    assert not ok
+    assert "temporarily_unavailable" in message
+    assert len(httpserver.log) == 1
+    assert sleeps == []
+
+
+def test_test_connection_reports_an_untrusted_certificate_with_the_fix(
+    hep_sandbox_factory, monkeypatch
+):
+    sandbox = hep_sandbox_factory(records=1, tls=True)
+    conn = json.loads(sandbox.conn_json())
+    del conn["extra"]["ca_bundle"]  # the sandbox's own CA is not trusted
+    monkeypatch.setenv("AIRFLOW_CONN_SAP_HEP_DEFAULT", json.dumps(conn))
+    ok, message = HepHook().test_connection()
+    assert not ok
+    assert message.startswith("TLS verification failed for 127.0.0.1")
+    assert "set the connection's ca_bundle" in message
+    assert sandbox.stats["token_requests"] == 0
+
+
 def test_test_connection_reports_an_unreachable_endpoint(monkeypatch):
     conn = {
         "conn_type": "sap_hep",
