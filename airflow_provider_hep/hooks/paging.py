@@ -166,7 +166,10 @@ def _walk(
         response = PageResponse(
             url=resp.url, status=resp.status_code, headers=resp.headers, body=body
         )
-        page: Page = walker.advance(request, response)
+        try:
+            page: Page = walker.advance(request, response)
+        except HepPaginationError as exc:  # name the page: records missing, a loop, a bad link
+            raise HepPaginationError(f"page {number} of {path}: {exc}") from None
         yield FetchedPage(
             page.records, page.total, number, slice_index, path, truncated=walker.truncated
         )

@@ -253,7 +253,8 @@ class HepTransport:
         return (min(10.0, read), read)
 
     def _wait(self, exchange: Exchange) -> None:
-        self.retries += 1
+        with self._lock:  # parallel slices retry from several threads
+            self.retries += 1
         log.info("%s", exchange.retry_note)
         _sleep(exchange.delay)
 

@@ -55,7 +55,8 @@ class HepSyncOperator(BaseOperator):
         ``$filter`` here is ANDed with the window.
     :param records_path: dotted path of the records in each page, when not the default.
     :param window_field: the field the window filters on (default ``lastModified``).
-    :param lookback: widen the window's start by this much, for records that arrive late.
+    :param lookback: widen the window's start by this much, for records that arrive late: a
+        ``timedelta``, or seconds (a number, or a template that renders to one).
     :param format: ``jsonl`` or ``jsonl.gz``.
     :param max_concurrency: slices of the window fetched in parallel (1 = sequential).
     :param max_pages: cap on pages per slice, a safety net against runaway paging: a slice
@@ -78,6 +79,7 @@ class HepSyncOperator(BaseOperator):
         "query",
         "records_path",
         "window_field",
+        "lookback",
         "format",
         "max_concurrency",
         "max_pages",
@@ -97,7 +99,7 @@ class HepSyncOperator(BaseOperator):
         query: Mapping[str, Any] | None = None,
         records_path: str | None = None,
         window_field: str = "lastModified",
-        lookback: timedelta = timedelta(0),
+        lookback: timedelta | float | str = timedelta(0),
         format: str = "jsonl",
         max_concurrency: int = 1,
         max_pages: int | None = None,
@@ -198,7 +200,29 @@ class HepSyncOperator(BaseOperator):
                 "(e.g. CronDataIntervalTimetable or DeltaDataIntervalTimetable): Airflow 3's "
                 "default cron schedule gives runs a zero-length interval."
             )
-        return start - self.lookback, end
+        return start - self._lookback(), end
+
+    def _lookback(self) -> timedelta:
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        value = self.lookback
+        if isinstance(value, timedelta):
+            seconds = value.total_seconds()
+        else:
+            try:
+                if isinstance(value, bool):
+                    raise TypeError
+                seconds = float(value)
+            except (TypeError, ValueError):
+                raise AirflowFailException(
+                    f"lookback {value!r:.60} is not a timedelta or a number of seconds; pass "
+                    "e.g. timedelta(minutes=15) or 900"
+                ) from None
+        if not 0 <= seconds < float("inf"):
+            raise AirflowFailException(
+                f"lookback {value!r:.60} must be zero or more; it widens the window's start"
+            )
+        return timedelta(seconds=seconds)
 
     def _refuse_truncated(self, page: Any) -> None:
         from airflow.providers.common.compat.sdk import AirflowFailException

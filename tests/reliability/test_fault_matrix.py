@@ -248,7 +248,8 @@ def patient_events() -> int:
         ),
         (
             "foreign_next:path=/api/v1/patients:every=1",
-            r"HepPaginationError: refusing a next link to host evil\.example\.invalid:\d+: "
+            r"HepPaginationError: page \d+ of /api/v1/patients: refusing a next link to host "
+            r"evil\.example\.invalid:\d+: "
             "the access token must not be sent to another host",
         ),
         (

@@ -52,6 +52,20 @@ def test_a_next_link_to_another_host_is_refused_before_any_request_goes_there(ap
         list(HepHook().paginate("items"))
 
 
+def test_a_page_without_its_records_names_the_page_number_and_path(api):
+    api.expect_request("/api/items", query_string="$skiptoken=2").respond_with_json(
+        {"results": [2]}
+    )
+    api.expect_request("/api/items").respond_with_json(
+        {"value": [1], "@odata.nextLink": api.url_for("/api/items?$skiptoken=2")}
+    )
+    with pytest.raises(
+        HepPaginationError, match=r"^page 2 of /api/items: no 'value' in the page"
+    ) as info:
+        list(HepHook().paginate("items", params={"$filter": "id eq 'SECRET-ID'"}))
+    assert "SECRET-ID" not in str(info.value)
+
+
 def test_a_page_that_is_not_json_names_the_page_and_path_but_no_query(api):
     api.expect_request("/api/items").respond_with_data(
         "<html>oops</html>", content_type="text/html"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
@@ -24,6 +24,23 @@ def test_a_zero_length_interval_names_the_timetable_fix():
     moment = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(AirflowFailException, match="DeltaDataIntervalTimetable"):
         make()._window({"data_interval_start": moment, "data_interval_end": moment})
+
+
+@pytest.mark.parametrize("lookback", [timedelta(minutes=15), 900, 900.0, "900"])
+def test_lookback_widens_the_window_start_as_a_timedelta_or_rendered_seconds(lookback):
+    start, end = datetime(2026, 1, 1, 4, tzinfo=UTC), datetime(2026, 1, 1, 5, tzinfo=UTC)
+    window = make(lookback=lookback)._window(
+        {"data_interval_start": start, "data_interval_end": end}
+    )
+    assert window == (datetime(2026, 1, 1, 3, 45, tzinfo=UTC), end)
+    assert "lookback" in HepSyncOperator.template_fields
+
+
+@pytest.mark.parametrize(("lookback", "match"), [("15m", "not a timedelta"), (-5, "zero or more")])
+def test_a_bad_lookback_names_the_field_and_the_fix(lookback, match):
+    start, end = datetime(2026, 1, 1, 4, tzinfo=UTC), datetime(2026, 1, 1, 5, tzinfo=UTC)
+    with pytest.raises(AirflowFailException, match=rf"lookback .*{match}"):
+        make(lookback=lookback)._window({"data_interval_start": start, "data_interval_end": end})
 
 
 @pytest.mark.parametrize(
