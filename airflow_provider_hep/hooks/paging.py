@@ -179,8 +179,9 @@ def _walk(
 class _OrderedBuffer:
     """Hold pages fetched ahead, per slice, and release them in slice order.
 
-    A worker whose slice is not the head waits while the buffer is full; the head slice always
-    proceeds, so the consumer never starves and memory stays bounded.
+    A worker whose slice is not the head waits while the buffer is full; the head slice waits
+    only while its own queue holds ``capacity`` pages. The consumer never starves, and at most
+    about twice ``capacity`` pages are held, however slow the consumer is.
     """
 
     def __init__(self, slices: int, capacity: int) -> None:
@@ -195,10 +196,12 @@ class _OrderedBuffer:
 
     def put(self, page: FetchedPage) -> bool:
         with self.cond:
-            while (
-                self.buffered >= self.capacity
-                and page.slice_index != self.head
-                and not self.cancelled
+            # A slice that is not the head waits while the buffer is full. The head waits only
+            # while its own queue is full: the consumer always drains the head, so it cannot
+            # deadlock, and a writer slower than the head's fetching still bounds memory.
+            while not self.cancelled and (
+                len(self.pages[page.slice_index]) >= self.capacity
+                or (self.buffered >= self.capacity and page.slice_index != self.head)
             ):
                 self.cond.wait()
             if self.cancelled:

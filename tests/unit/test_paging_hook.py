@@ -113,3 +113,39 @@ def test_a_worker_error_reaches_the_consumer():
     buffer.finish(1, RuntimeError("slice 1 broke"))
     with pytest.raises(RuntimeError, match="slice 1 broke"):
         buffer.take()
+
+
+def test_the_head_slice_waits_for_a_slow_consumer_so_memory_stays_bounded():
+    # The consumer (the part writer) is slower than the head slice's fetching: the head must
+    # not buffer its whole slice. A second slice fills the rest of the buffer meanwhile.
+    import threading
+    import time
+
+    buffer = _OrderedBuffer(slices=2, capacity=4)
+    progress = {"head": 0, "other": 0}
+
+    def produce(index, key, pages):
+        for number in range(1, pages + 1):
+            if not buffer.put(page(index, number)):
+                return
+            progress[key] = number
+        buffer.finish(index)
+
+    threads = [
+        threading.Thread(target=produce, args=(0, "head", 50), daemon=True),
+        threading.Thread(target=produce, args=(1, "other", 50), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)  # nobody takes: both producers must be blocked by now
+    assert progress["head"] == 4  # its own queue is full
+    assert progress["other"] <= 4
+    assert buffer.buffered <= 2 * buffer.capacity
+    taken = []
+    while (item := buffer.take()) is not None:
+        taken.append((item.slice_index, item.number))
+        assert buffer.buffered <= 2 * buffer.capacity
+    assert taken == [(0, n) for n in range(1, 51)] + [(1, n) for n in range(1, 51)]
+    for thread in threads:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
