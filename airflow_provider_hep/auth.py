@@ -184,11 +184,13 @@ def _error_from_payload(status: int, payload: Any) -> HepAuthError:
             f"{_shown(status, json.dumps(payload).encode())}",
             status=status,
         )
-    description = description if isinstance(description, str) else None
-    # Both are the server's words: one line, short, any credential in them hidden.
-    detail = f" ({excerpt(description)})" if description else ""
+    # Both are the server's words: one line, short, any credential in them hidden. They are
+    # kept only in that form: the exception's fields travel on, e.g. into trigger events.
+    error = excerpt(error, 64)
+    description = excerpt(description) if isinstance(description, str) else None
+    detail = f" ({description})" if description else ""
     return HepAuthError(
-        f"token endpoint refused the request: {excerpt(error, 64)}{detail} [HTTP {status}]",
+        f"token endpoint refused the request: {error}{detail} [HTTP {status}]",
         error=error,
         description=description,
         status=status,

@@ -64,3 +64,7 @@ class HepTransportError(HepError):
     def __init__(self, message: str, failure: Failure | None = None) -> None:
         self.failure = failure
         super().__init__(message)
+
+
+class HepCommitError(HepError):
+    """Report a sync attempt that may not commit: a newer attempt removed its parts."""

@@ -8,6 +8,13 @@ Layout under the destination (one data interval)::
 A rename is not atomic on object stores (S3 "moves" by copying) and ``ObjectStoragePath.move``
 onto an existing folder nests it, so parts are never moved: each attempt writes under its own
 prefix and the manifest, written last as a single object, says which prefix is current.
+
+After its commit, an attempt removes the prefixes that were there when it started: older
+attempts' and killed attempts' parts. A prefix that appeared later is a newer attempt's; it is
+never touched. Two attempts of one interval that overlap in time (a zombie task) cannot
+publish a manifest with missing parts, except in one window no store without conditional
+writes can close: the older attempt checks its parts, the newer one removes them, then the
+older one commits.
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Collection
 from typing import Any
+
+from airflow_provider_hep.exceptions import HepCommitError
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +77,46 @@ def read_manifest(destination: Any) -> dict[str, Any] | None:
     return data
 
 
-def remove_superseded(destination: Any, current: str) -> list[str]:
-    """Delete every run prefix except ``current``, if the manifest names it; return the names.
+def run_names(destination: Any) -> frozenset[str]:
+    """Return the run prefixes under ``destination`` now: call it before an attempt starts.
+
+    These are the attempts older than the one starting (or the leftovers of killed ones); only
+    they are ever removed by its cleanup, never one that starts later.
+    """
+    runs = destination / RUNS
+    if not runs.exists():
+        return frozenset()
+    return frozenset(child.name for child in runs.iterdir())
+
+
+def check_parts(destination: Any, manifest: dict[str, Any]) -> None:
+    """Refuse to commit a manifest whose parts are not all there.
+
+    An attempt that ran on after a newer attempt of its interval committed (a zombie task on a
+    lost worker) finds its parts removed by that attempt's cleanup: committing would publish a
+    manifest that points at missing files, over complete output.
+
+    :raises HepCommitError: naming the first missing part; nothing is committed.
+    """
+    for part in manifest["parts"]:
+        if not (destination / part["path"]).exists():
+            raise HepCommitError(
+                f"part {part['path']} of run {manifest['run']!r} is gone: a newer attempt of "
+                "this data interval committed and removed it. Nothing was committed; the "
+                "newer attempt's output stands."
+            )
+
+
+def remove_superseded(destination: Any, current: str, older: Collection[str]) -> list[str]:
+    """Delete the ``older`` run prefixes, if the manifest names ``current``; return the names.
+
+    :param older: the prefixes that existed when ``current`` started (:func:`run_names`).
+        A prefix that appeared later belongs to a newer attempt, perhaps still running: it is
+        left alone, and that attempt's own cleanup removes ``current`` once it commits.
 
     The committed manifest is read back first: when another attempt of the same interval (a
     zombie try, or a second run) committed after this one, its parts are the current data and
-    nothing is deleted; its own cleanup removes this attempt's prefix.
+    nothing is deleted.
     """
     committed = read_manifest(destination)
     if committed is None or committed.get("run") != current:
@@ -83,14 +127,10 @@ def remove_superseded(destination: Any, current: str) -> list[str]:
             current,
         )
         return []
-    runs = destination / RUNS
-    if not runs.exists():
-        return []
     removed = []
-    for child in runs.iterdir():
-        if child.name != current:
-            remove_tree(child)
-            removed.append(child.name)
+    for name in sorted(set(older) - {current}):
+        remove_tree(destination / RUNS / name)
+        removed.append(name)
     return removed
 
 

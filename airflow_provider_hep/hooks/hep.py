@@ -32,11 +32,15 @@ __all__ = ["HepAuth", "HepHook", "config_from_connection", "register_masks"]
 
 
 def __getattr__(name: str) -> Any:
-    """Load ``HepAuth`` (and so requests) only when it is used."""
+    """Load ``HepAuth`` and ``HepTransport`` (and so requests) only when they are used."""
     if name == "HepAuth":
         from airflow_provider_hep.hooks.hep_auth import HepAuth
 
         return HepAuth
+    if name == "HepTransport":  # its home is hooks.transport; this path worked before 0.1.0
+        from airflow_provider_hep.hooks.transport import HepTransport
+
+        return HepTransport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -13,8 +13,10 @@ from airflow_provider_hep import DEFAULT_CONN_ID
 from airflow_provider_hep.manifest import (
     MANIFEST_VERSION,
     RUNS,
+    check_parts,
     remove_superseded,
     remove_tree,
+    run_names,
     run_prefix_name,
     write_manifest,
 )
@@ -141,6 +143,7 @@ class HepSyncOperator(BaseOperator):
         destination = self._destination()
         run_name = run_prefix_name(context["run_id"], context["ti"].try_number)
         run_folder = destination / RUNS / run_name
+        older = run_names(destination) - {run_name}  # only these are removed after the commit
         hook = HepHook(
             self.hep_conn_id,
             max_concurrency=int(self.max_concurrency),
@@ -151,6 +154,7 @@ class HepSyncOperator(BaseOperator):
             run_folder.mkdir(parents=True, exist_ok=True)
             stats = self._fetch_and_write(hook, window, run_folder)
             manifest = self._manifest(window, run_name, stats, started, hook)
+            check_parts(destination, manifest)
             write_manifest(destination, manifest)
         except BaseException as exc:
             remove_tree(run_folder)  # nothing committed: the previous manifest still rules
@@ -160,7 +164,7 @@ class HepSyncOperator(BaseOperator):
             raise
         finally:
             hook.close()
-        removed = remove_superseded(destination, run_name)
+        removed = remove_superseded(destination, run_name, older)
         log.info(
             "Committed %d records in %d part(s) to %s (removed %d superseded run(s)).",
             manifest["records"],
@@ -200,7 +204,11 @@ class HepSyncOperator(BaseOperator):
                 "(e.g. CronDataIntervalTimetable or DeltaDataIntervalTimetable): Airflow 3's "
                 "default cron schedule gives runs a zero-length interval."
             )
-        return start - self._lookback(), end
+        lookback = self._lookback()
+        try:
+            return start - lookback, end
+        except OverflowError:
+            raise self._lookback_too_large() from None
 
     def _lookback(self) -> timedelta:
         from airflow.providers.common.compat.sdk import AirflowFailException
@@ -222,7 +230,18 @@ class HepSyncOperator(BaseOperator):
             raise AirflowFailException(
                 f"lookback {value!r:.60} must be zero or more; it widens the window's start"
             )
-        return timedelta(seconds=seconds)
+        try:
+            return timedelta(seconds=seconds)
+        except OverflowError:
+            raise self._lookback_too_large() from None
+
+    def _lookback_too_large(self) -> Exception:
+        from airflow.providers.common.compat.sdk import AirflowFailException
+
+        return AirflowFailException(
+            f"lookback {self.lookback!r:.60} is too large: the window would start before the "
+            "year 1. Use a lookback of hours or days, e.g. timedelta(minutes=15)."
+        )
 
     def _refuse_truncated(self, page: Any) -> None:
         from airflow.providers.common.compat.sdk import AirflowFailException

@@ -155,9 +155,9 @@ class HepSensor(BaseSensorOperator):
             if exc.status == 404 and self.poke_on_404:
                 self.log.info("%s answered 404; poking again later.", exc.path)
                 return False
-            raise_for_hep_error(exc)
+            raise_for_hep_error(exc, method=self.method)
         except HepError as exc:
-            raise_for_hep_error(exc)
+            raise_for_hep_error(exc, method=self.method)
         finally:
             hook.close()
         if self.log_response:
@@ -187,7 +187,9 @@ class HepSensor(BaseSensorOperator):
             return event["value"]
         if status == "check_failed":
             raise self.check_failed(event["value"])
-        raise_for_hep_error(error_from_event(event["error"]), poke_on_404=self.poke_on_404)
+        raise_for_hep_error(
+            error_from_event(event["error"]), poke_on_404=self.poke_on_404, method=self.method
+        )
 
     def check_failed(self, value: Any) -> AirflowFailException:
         """Return the error for a value listed in the check's ``fail_on``."""

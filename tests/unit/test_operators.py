@@ -407,6 +407,17 @@ def test_a_post_that_may_have_been_applied_by_a_5xx_fails_without_task_retries(s
     assert final_failure(answered, method="PUT") is None  # idempotent: a retry is safe
 
 
+def test_a_polling_post_answered_500_fails_without_task_retries_in_both_modes(sandbox):
+    sb = sandbox()
+    sb.set_faults("500:path=/api/v1/messages:every=1")
+    body = {"patientId": "PAT-0000001", "text": "x"}
+    outcomes = both_modes(
+        lambda d: sensor(d, endpoint="messages", method="POST", json=body),
+    )
+    assert [kind for kind, _ in outcomes] == ["AirflowFailException"] * 2
+    assert all("may have been applied" in message for _, message in outcomes)
+
+
 def test_sealed_bodies_open_only_with_the_deployments_fernet_key(monkeypatch):
     from cryptography.fernet import Fernet, InvalidToken
 

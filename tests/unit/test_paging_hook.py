@@ -137,7 +137,11 @@ def test_the_head_slice_waits_for_a_slow_consumer_so_memory_stays_bounded():
     ]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)  # nobody takes: both producers must be blocked by now
+    # Nobody takes. The head fills its own queue (4 pages), then must block there.
+    deadline = time.monotonic() + 10
+    while progress["head"] < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # room for a wrongly unblocked head to go past 4
     assert progress["head"] == 4  # its own queue is full
     assert progress["other"] <= 4
     assert buffer.buffered <= 2 * buffer.capacity

@@ -36,7 +36,15 @@ def test_lookback_widens_the_window_start_as_a_timedelta_or_rendered_seconds(loo
     assert "lookback" in HepSyncOperator.template_fields
 
 
-@pytest.mark.parametrize(("lookback", "match"), [("15m", "not a timedelta"), (-5, "zero or more")])
+@pytest.mark.parametrize(
+    ("lookback", "match"),
+    [
+        ("15m", "not a timedelta"),
+        (-5, "zero or more"),
+        (1e15, "too large"),
+        (timedelta(days=800_000), "too large"),
+    ],
+)
 def test_a_bad_lookback_names_the_field_and_the_fix(lookback, match):
     start, end = datetime(2026, 1, 1, 4, tzinfo=UTC), datetime(2026, 1, 1, 5, tzinfo=UTC)
     with pytest.raises(AirflowFailException, match=rf"lookback .*{match}"):
