@@ -100,20 +100,25 @@ def test_the_async_hook_refuses_a_redirect_to_another_origin(sandbox, capture, c
     assert capture.seen == []
 
 
+def redirected_with_hep_auth(sandbox, capture, code):
+    """GET the sandbox's redirect to ``capture`` through a plain Session with auth=HepAuth()."""
+    session = requests.Session()
+    session.trust_env = False
+    return session.get(
+        f"{sandbox.base_url}/redirect",
+        params={"to": capture.url(), "code": str(code)},
+        auth=HepAuth(),
+        timeout=10,
+    )
+
+
 @pytest.mark.parametrize("code", CODES)
 def test_hep_auth_on_a_plain_requests_session_drops_the_token_on_a_cross_host_redirect(
     sandbox, capture, code
 ):
     # The stock HttpHook sends through a requests.Session with auth=HepAuth(...): requests
     # follows the redirect itself, and must strip the Authorization header for another host.
-    session = requests.Session()
-    session.trust_env = False
-    answer = session.get(
-        f"{sandbox.base_url}/redirect",
-        params={"to": capture.url(), "code": str(code)},
-        auth=HepAuth(),
-        timeout=10,
-    )
+    answer = redirected_with_hep_auth(sandbox, capture, code)
     assert answer.status_code == 200
     assert answer.json() == {"captured": True}
     assert len(capture.seen) == 1
@@ -127,14 +132,7 @@ def test_hep_auth_never_replays_a_token_to_another_host_that_answers_401(sandbox
     # The foreign host answers 401: HepAuth's replay hook sees that response, and must not
     # answer it with a fresh token (the redirect left the API host).
     capture.status = 401
-    session = requests.Session()
-    session.trust_env = False
-    answer = session.get(
-        f"{sandbox.base_url}/redirect",
-        params={"to": capture.url(), "code": str(code)},
-        auth=HepAuth(),
-        timeout=10,
-    )
+    answer = redirected_with_hep_auth(sandbox, capture, code)
     assert answer.status_code == 401
     assert len(capture.seen) == 1  # one request, no replay
     assert "authorization" not in capture.seen[0]

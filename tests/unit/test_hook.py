@@ -217,10 +217,8 @@ def test_get_is_retried_after_a_read_timeout(hep, sleeps):
     assert sleeps
 
 
-def test_token_endpoint_errors_map_to_hep_auth_error_without_retry(httpserver, monkeypatch, sleeps):
-    httpserver.expect_request("/oauth/token").respond_with_json(
-        {"error": "invalid_client", "error_description": "bad secret"}, status=401
-    )
+def use_token_endpoint(httpserver, monkeypatch):
+    """Point sap_hep_default at ``httpserver``'s /oauth/token, as the tests below program it."""
     conn = {
         "conn_type": "sap_hep",
         "host": httpserver.url_for("/api"),
@@ -229,6 +227,13 @@ def test_token_endpoint_errors_map_to_hep_auth_error_without_retry(httpserver, m
         "extra": {"auth_url": httpserver.url_for("/oauth/token")},
     }
     monkeypatch.setenv("AIRFLOW_CONN_SAP_HEP_DEFAULT", json.dumps(conn))
+
+
+def test_token_endpoint_errors_map_to_hep_auth_error_without_retry(httpserver, monkeypatch, sleeps):
+    httpserver.expect_request("/oauth/token").respond_with_json(
+        {"error": "invalid_client", "error_description": "bad secret"}, status=401
+    )
+    use_token_endpoint(httpserver, monkeypatch)
     with pytest.raises(HepAuthError, match=r"invalid_client \(bad secret\) \[HTTP 401\]"):
         HepHook().get_token()
     assert sleeps == []
@@ -244,14 +249,7 @@ def test_token_endpoint_5xx_is_retried_and_html_is_reported_clearly(
     httpserver.expect_request("/oauth/token").respond_with_data(
         "<html>Bad gateway</html>", status=502
     )
-    conn = {
-        "conn_type": "sap_hep",
-        "host": httpserver.url_for("/api"),
-        "login": "c",
-        "password": SECRET,
-        "extra": {"auth_url": httpserver.url_for("/oauth/token")},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_SAP_HEP_DEFAULT", json.dumps(conn))
+    use_token_endpoint(httpserver, monkeypatch)
     with pytest.raises(
         HepAuthError, match=r"answered 502 with a body that is not JSON: '<html>Bad gateway"
     ):
@@ -276,14 +274,7 @@ def test_test_connection_makes_one_attempt_even_when_the_failure_is_retryable(
     httpserver.expect_request("/oauth/token").respond_with_json(
         {"error": "temporarily_unavailable"}, status=503
     )
-    conn = {
-        "conn_type": "sap_hep",
-        "host": httpserver.url_for("/api"),
-        "login": "c",
-        "password": SECRET,
-        "extra": {"auth_url": httpserver.url_for("/oauth/token")},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_SAP_HEP_DEFAULT", json.dumps(conn))
+    use_token_endpoint(httpserver, monkeypatch)
     ok, message = HepHook().test_connection()
     assert not ok
     assert "temporarily_unavailable" in message

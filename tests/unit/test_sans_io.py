@@ -21,24 +21,25 @@ SANS_IO = [
 ]
 
 
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter, so that sys.modules shows what it imported."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
 @pytest.mark.parametrize("module", SANS_IO)
 def test_sans_io_module_imports_no_airflow_and_no_http_client(module):
     code = (
         f"import sys, importlib; importlib.import_module('airflow_provider_hep.{module}'); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'airflow', 'requests', 'httpx'}))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    result = python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
 
 def test_importing_the_package_root_reads_no_airflow():
     code = "import sys, airflow_provider_hep; print('airflow' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    result = python(code)
     assert result.stdout.strip() == "False", result.stderr
 
 
@@ -61,9 +62,7 @@ def test_dag_facing_module_does_not_import_requests_at_parse_time(module):
         f"importlib.import_module('airflow_provider_hep.{module}'); "
         "print(before, 'requests' in sys.modules)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    result = python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False False"
 
@@ -74,8 +73,6 @@ def test_hep_auth_keeps_its_public_import_path_and_loads_requests_then():
         "from requests.auth import AuthBase; "
         "print(issubclass(HepAuth, AuthBase), HepAuth.__module__)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    result = python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True airflow_provider_hep.hooks.hep_auth"
