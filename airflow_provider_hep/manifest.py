@@ -3,27 +3,29 @@
 Layout under the destination (one data interval)::
 
     _manifest.json                      the commit: lists the current parts
-    _runs/<run>-try<n>/part-00000.jsonl  the parts of one run attempt
+    _runs/<run>-try<n>-<id>/part-00000.jsonl  the parts of one run attempt
 
 A rename is not atomic on object stores (S3 "moves" by copying) and ``ObjectStoragePath.move``
 onto an existing folder nests it, so parts are never moved: each attempt writes under its own
 prefix and the manifest, written last as a single object, says which prefix is current.
 
-After its commit, an attempt removes the prefixes that were there when it started: older
-attempts' and killed attempts' parts. A prefix that appeared later is a newer attempt's; it is
-never touched. Two attempts of one interval that overlap in time (a zombie task) cannot
-publish a manifest with missing parts, except in one window no store without conditional
-writes can close: the older attempt checks its parts, the newer one removes them, then the
-older one commits.
+After its commit, an attempt removes the prefixes that were there when it started (older and
+killed attempts' parts) and the run committed then. A prefix that appeared later is a newer
+attempt's; it is never touched. When attempts of one interval overlap (a zombie task), the
+first to commit wins: the other finds the manifest changed, commits nothing and removes its own
+parts. One window stays open on stores without conditional writes: two attempts that both check
+the manifest, then both write it. The later write wins, and is complete; the other's parts may
+stay behind for a glob until the interval's next run removes them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import uuid
-from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_hep.exceptions import HepCommitError
@@ -36,9 +38,37 @@ MANIFEST_VERSION = 1
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
-def run_prefix_name(run_id: str, try_number: int) -> str:
-    """Return a path-safe folder name for one run attempt."""
-    return f"{_UNSAFE.sub('_', run_id)}-try{try_number}"
+def run_prefix_name(run_id: str, try_number: int, attempt: str | None = None) -> str:
+    """Return a path-safe folder name for one run attempt, unique by ``attempt``.
+
+    :param attempt: a random suffix (default: a new one). ``airflow tasks test`` and repeated
+        ``dag.test()`` runs reuse a run id and try number: without it, a rerun would write into
+        the committed attempt's folder.
+    """
+    attempt = uuid.uuid4().hex[:8] if attempt is None else attempt
+    return f"{_UNSAFE.sub('_', run_id)}-try{try_number}-{attempt}"
+
+
+@dataclass(frozen=True)
+class AttemptStart:
+    """What a sync attempt saw under its destination before it wrote anything.
+
+    :param older: the run prefixes there: older attempts' or killed ones'. Only these (and
+        the committed run's) are removed after this attempt commits, never a later one's.
+    :param committed_run: the run the manifest named, or None. If the manifest names another
+        run at commit time, another attempt committed meanwhile and this one must not.
+    """
+
+    older: frozenset[str]
+    committed_run: str | None
+
+
+def start_attempt(destination: Any) -> AttemptStart:
+    """Note the run prefixes and the committed run under ``destination``, before writing."""
+    runs = destination / RUNS
+    older = frozenset(child.name for child in runs.iterdir()) if runs.exists() else frozenset()
+    committed = read_manifest(destination)
+    return AttemptStart(older, None if committed is None else committed.get("run"))
 
 
 def is_local(path: Any) -> bool:
@@ -73,50 +103,50 @@ def read_manifest(destination: Any) -> dict[str, Any] | None:
     if not target.exists():
         return None
     with target.open("rb") as handle:
-        data: dict[str, Any] = json.loads(handle.read())
+        raw = handle.read()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise HepCommitError(
+            f"{target} is not a manifest this provider wrote (not a JSON object); move it "
+            "away, then run the task again"
+        )
     return data
 
 
-def run_names(destination: Any) -> frozenset[str]:
-    """Return the run prefixes under ``destination`` now: call it before an attempt starts.
+def check_commit(destination: Any, manifest: dict[str, Any], start: AttemptStart) -> None:
+    """Refuse to commit over another attempt's commit, or a manifest whose parts are gone.
 
-    These are the attempts older than the one starting (or the leftovers of killed ones); only
-    they are ever removed by its cleanup, never one that starts later.
+    Two attempts of one interval can overlap: a zombie task on a lost worker and its retry, or
+    two runs of one data interval. The first to commit wins; the other commits nothing.
+
+    :raises HepCommitError: naming the run that committed meanwhile, or the first missing part.
     """
-    runs = destination / RUNS
-    if not runs.exists():
-        return frozenset()
-    return frozenset(child.name for child in runs.iterdir())
-
-
-def check_parts(destination: Any, manifest: dict[str, Any]) -> None:
-    """Refuse to commit a manifest whose parts are not all there.
-
-    An attempt that ran on after a newer attempt of its interval committed (a zombie task on a
-    lost worker) finds its parts removed by that attempt's cleanup: committing would publish a
-    manifest that points at missing files, over complete output.
-
-    :raises HepCommitError: naming the first missing part; nothing is committed.
-    """
+    committed = read_manifest(destination)
+    now = None if committed is None else committed.get("run")
+    if now != start.committed_run:
+        raise HepCommitError(
+            f"another attempt of this data interval (run {now!r}) committed while run "
+            f"{manifest['run']!r} was running, so this one committed nothing and that output "
+            "stands. Run the task again to sync the interval anew."
+        )
     for part in manifest["parts"]:
         if not (destination / part["path"]).exists():
             raise HepCommitError(
-                f"part {part['path']} of run {manifest['run']!r} is gone: a newer attempt of "
-                "this data interval committed and removed it. Nothing was committed; the "
-                "newer attempt's output stands."
+                f"part {part['path']} of run {manifest['run']!r} disappeared before the commit "
+                "(removed by another attempt of this data interval or a storage rule), so "
+                "nothing was committed. Run the task again."
             )
 
 
-def remove_superseded(destination: Any, current: str, older: Collection[str]) -> list[str]:
-    """Delete the ``older`` run prefixes, if the manifest names ``current``; return the names.
+def remove_superseded(destination: Any, current: str, start: AttemptStart) -> list[str]:
+    """Delete the runs ``current`` superseded, if the manifest names it; return their names.
 
-    :param older: the prefixes that existed when ``current`` started (:func:`run_names`).
-        A prefix that appeared later belongs to a newer attempt, perhaps still running: it is
-        left alone, and that attempt's own cleanup removes ``current`` once it commits.
-
-    The committed manifest is read back first: when another attempt of the same interval (a
-    zombie try, or a second run) committed after this one, its parts are the current data and
-    nothing is deleted.
+    Those are the prefixes there when ``current`` started, and the run committed then. A prefix
+    that appeared later belongs to a newer attempt, perhaps still running: it is left alone
+    (that attempt will find the manifest changed and commit nothing, then remove its own).
     """
     committed = read_manifest(destination)
     if committed is None or committed.get("run") != current:
@@ -127,14 +157,18 @@ def remove_superseded(destination: Any, current: str, older: Collection[str]) ->
             current,
         )
         return []
+    superseded = set(start.older)
+    if start.committed_run:
+        superseded.add(start.committed_run)
     removed = []
-    for name in sorted(set(older) - {current}):
+    for name in sorted(superseded - {current}):
         remove_tree(destination / RUNS / name)
         removed.append(name)
     return removed
 
 
 def remove_tree(path: Any) -> None:
-    """Delete a folder and everything in it, if it exists."""
-    if path.exists():
-        path.fs.rm(str(path.path), recursive=True)
+    """Delete a folder and everything in it, if it exists (gone meanwhile is fine too)."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.exists():
+            path.fs.rm(str(path.path), recursive=True)

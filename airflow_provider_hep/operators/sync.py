@@ -13,11 +13,11 @@ from airflow_provider_hep import DEFAULT_CONN_ID
 from airflow_provider_hep.manifest import (
     MANIFEST_VERSION,
     RUNS,
-    check_parts,
+    check_commit,
     remove_superseded,
     remove_tree,
-    run_names,
     run_prefix_name,
+    start_attempt,
     write_manifest,
 )
 from airflow_provider_hep.parts import FORMATS, PartWriter
@@ -143,7 +143,7 @@ class HepSyncOperator(BaseOperator):
         destination = self._destination()
         run_name = run_prefix_name(context["run_id"], context["ti"].try_number)
         run_folder = destination / RUNS / run_name
-        older = run_names(destination) - {run_name}  # only these are removed after the commit
+        start = start_attempt(destination)  # before writing: what this attempt may supersede
         hook = HepHook(
             self.hep_conn_id,
             max_concurrency=int(self.max_concurrency),
@@ -154,7 +154,7 @@ class HepSyncOperator(BaseOperator):
             run_folder.mkdir(parents=True, exist_ok=True)
             stats = self._fetch_and_write(hook, window, run_folder)
             manifest = self._manifest(window, run_name, stats, started, hook)
-            check_parts(destination, manifest)
+            check_commit(destination, manifest, start)
             write_manifest(destination, manifest)
         except BaseException as exc:
             remove_tree(run_folder)  # nothing committed: the previous manifest still rules
@@ -164,7 +164,15 @@ class HepSyncOperator(BaseOperator):
             raise
         finally:
             hook.close()
-        removed = remove_superseded(destination, run_name, older)
+        try:
+            removed = remove_superseded(destination, run_name, start)
+        except Exception as exc:  # committed already: leftovers must not fail the task
+            log.warning(
+                "Committed, but could not remove the superseded runs (%s); the next run of "
+                "this interval removes them.",
+                type(exc).__name__,
+            )
+            removed = []
         log.info(
             "Committed %d records in %d part(s) to %s (removed %d superseded run(s)).",
             manifest["records"],

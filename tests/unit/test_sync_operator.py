@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -66,3 +67,60 @@ def test_bad_arguments_fail_without_retry(kwargs, match):
 
 def test_collection_assets_have_stable_uris():
     assert collection_asset_uri("sap_hep_default", "/patients/") == "hep://sap-hep-default/patients"
+
+
+# -- commits of overlapping and repeated attempts, against the sandbox -------------------------
+
+DAY = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
+
+
+def run_sync(task, run_id="manual__1", try_number=1):
+    from types import SimpleNamespace
+
+    context = {
+        "run_id": run_id,
+        "ti": SimpleNamespace(try_number=try_number),
+        "data_interval_start": DAY[0],
+        "data_interval_end": DAY[1],
+    }
+    return task.execute(context)
+
+
+def sync_task(tmp_path, **kwargs):
+    return HepSyncOperator(task_id="sync", endpoint="patients", destination=str(tmp_path), **kwargs)
+
+
+def globbed(tmp_path):
+    return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("_runs/*/part-*"))
+
+
+def test_a_rerun_with_the_same_run_id_and_try_leaves_exactly_its_own_parts(sandbox, tmp_path):
+    # `airflow tasks test` and repeated dag.test() runs reuse run id and try number.
+    sb = sandbox(records=60)
+    first = run_sync(sync_task(tmp_path, part_records=5))
+    second = run_sync(sync_task(tmp_path, part_records=1000))
+    assert len(first["parts"]) > 1
+    assert len(second["parts"]) == 1
+    assert globbed(tmp_path) == [part["path"] for part in second["parts"]]
+    assert second["records"] == len(sb.truth("patients", *DAY)["current"]) == 60
+
+
+def test_an_attempt_overtaken_by_another_commit_commits_nothing(sandbox, tmp_path):
+    # A zombie try 1 is still paging when its retry, try 2, runs and commits.
+    from airflow_provider_hep.exceptions import HepCommitError
+
+    sandbox(records=60)
+    retry = sync_task(tmp_path, part_records=1000)
+
+    class Zombie(HepSyncOperator):
+        def _fetch_and_write(self, *args, **kwargs):
+            stats = super()._fetch_and_write(*args, **kwargs)
+            run_sync(retry, try_number=2)  # commits while this attempt is mid-way
+            return stats
+
+    zombie = Zombie(task_id="sync", endpoint="patients", destination=str(tmp_path))
+    with pytest.raises(HepCommitError, match=r"another attempt .* committed while run"):
+        run_sync(zombie, try_number=1)
+    manifest = json.loads((tmp_path / "_manifest.json").read_text())
+    assert "-try2-" in manifest["run"]
+    assert globbed(tmp_path) == [part["path"] for part in manifest["parts"]]
