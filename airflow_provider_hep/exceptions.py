@@ -67,4 +67,4 @@ class HepTransportError(HepError):
 
 
 class HepCommitError(HepError):
-    """Report a sync attempt that may not commit: a newer attempt removed its parts."""
+    """Report a sync attempt that may not commit: another one committed, or its parts are gone."""

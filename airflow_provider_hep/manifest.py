@@ -67,8 +67,7 @@ def start_attempt(destination: Any) -> AttemptStart:
     """Note the run prefixes and the committed run under ``destination``, before writing."""
     runs = destination / RUNS
     older = frozenset(child.name for child in runs.iterdir()) if runs.exists() else frozenset()
-    committed = read_manifest(destination)
-    return AttemptStart(older, None if committed is None else committed.get("run"))
+    return AttemptStart(older, committed_run(destination))
 
 
 def is_local(path: Any) -> bool:
@@ -116,6 +115,12 @@ def read_manifest(destination: Any) -> dict[str, Any] | None:
     return data
 
 
+def committed_run(destination: Any) -> str | None:
+    """Return the run that the committed manifest names, or None when nothing is committed."""
+    committed = read_manifest(destination)
+    return None if committed is None else committed.get("run")
+
+
 def check_commit(destination: Any, manifest: dict[str, Any], start: AttemptStart) -> None:
     """Refuse to commit over another attempt's commit, or a manifest whose parts are gone.
 
@@ -124,8 +129,7 @@ def check_commit(destination: Any, manifest: dict[str, Any], start: AttemptStart
 
     :raises HepCommitError: naming the run that committed meanwhile, or the first missing part.
     """
-    committed = read_manifest(destination)
-    now = None if committed is None else committed.get("run")
+    now = committed_run(destination)
     if now != start.committed_run:
         raise HepCommitError(
             f"another attempt of this data interval (run {now!r}) committed while run "
@@ -148,12 +152,12 @@ def remove_superseded(destination: Any, current: str, start: AttemptStart) -> li
     that appeared later belongs to a newer attempt, perhaps still running: it is left alone
     (that attempt will find the manifest changed and commit nothing, then remove its own).
     """
-    committed = read_manifest(destination)
-    if committed is None or committed.get("run") != current:
+    now = committed_run(destination)
+    if now != current:
         log.warning(
             "Not removing superseded runs: the manifest now names run %r, not %r (another "
             "attempt of this interval committed after this one).",
-            None if committed is None else committed.get("run"),
+            now,
             current,
         )
         return []

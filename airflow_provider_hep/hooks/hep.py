@@ -37,7 +37,7 @@ def __getattr__(name: str) -> Any:
         from airflow_provider_hep.hooks.hep_auth import HepAuth
 
         return HepAuth
-    if name == "HepTransport":  # its home is hooks.transport; this path worked before 0.1.0
+    if name == "HepTransport":  # its home is hooks.transport; this older path still works
         from airflow_provider_hep.hooks.transport import HepTransport
 
         return HepTransport
